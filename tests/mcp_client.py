@@ -11,6 +11,7 @@ is_error), for the Rust test to check against the files on disk. Scenarios:
   tasks:  the agent "Claude" with MCP's tasks extension (SEP-2663, `io.modelcontextprotocol/tasks`)
           declared through the SDK's extension interface: send_task and wait_for_return answer
           task handles, resolved by polling `tasks/get`; an unanswered wait is `tasks/cancel`led;
+  pages:  the agent "Claude" pages through its `inbox` and through `status`'s open handoffs;
   state:  the server is started with `--state $STATE_URL` and no $BATON_STATE in its environment;
           the tools that run the binary (status, plugins) must reach that same ledger;
   docs:   every client configuration in docs/agents.md (the `claude mcp add` and `codex mcp add` lines, .mcp.json,
@@ -252,6 +253,23 @@ async def scenario(baton, home, name):
             # A TASK refused at intake (tests/platform/mailboxes.rs): the wait answers its
             # rejection from the ledger at once, not a pending answer after the timeout.
             await call("wait_rejected", "wait_for_return", {"id": os.environ["REJECTED_ID"], "timeout_s": 20})
+        elif name == "pages":
+            # Every page of `inbox` (default limit) and of `status` (limit 7), cursor after
+            # cursor, with each page's text length; then a cursor that is none.
+            for tool, key, extra in (("inbox", "handoffs", {}), ("status", "open_handoffs", {"limit": 7})):
+                pages, cursor = [], None
+                while len(pages) < 500:
+                    args = dict(extra, **({"cursor": cursor} if cursor is not None else {}))
+                    got = shown(await c.call_tool(tool, args))
+                    body = got["structured"]
+                    pages.append({"chars": len(got["text"][0]), "ids": [h["id"] for h in body[key]],
+                                  "total": body["total"], "next_cursor": body["next_cursor"]})
+                    cursor = body["next_cursor"]
+                    if cursor is None:
+                        break
+                out[tool] = pages
+            await call("bad_cursor", "inbox", {"cursor": "x"})
+            await call("bad_limit", "inbox", {"limit": 0})
         elif name == "state":
             await call("status", "status")
             await call("plugins", "plugins")

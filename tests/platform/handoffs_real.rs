@@ -77,6 +77,8 @@ impl Bare {
             .args(args)
             .env_remove("BATON_STATE")
             .env("BATON_LOG", "warn")
+            // The filed handoffs' readings are cached per user: this test's own.
+            .env("XDG_CACHE_HOME", self._dir.path().join("cache"))
             .output()
             .unwrap()
     }
@@ -301,6 +303,85 @@ fn the_agent_triggers_layout_is_tracked_per_agent_and_state() {
     }
     // Only read: every file as it was.
     assert_eq!(hashes(&b.home.join("handoffs")), before);
+}
+
+/// Issue 77, "lists that scale": over thousands of filed handoffs in a dozen agents' folders,
+/// `status` prints each agent's counts and one list of 20 (what needs a look first: an open
+/// TASK older than everything filed still leads), and says how many more; `--all` and
+/// `--limit N` list every one or N; `--json` keeps every item. The second look reads the
+/// filed files' readings from the cache and says the same; a TASK filed since is counted.
+#[test]
+fn status_over_thousands_of_filed_handoffs_stays_short_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("tree");
+    let (agents, per) = (12usize, 150usize);
+    let stamp = |n: usize| format!("2026-03-{:02}T{:02}:{:02}:00Z", 1 + n / 1440 % 28, n / 60 % 24, n % 60);
+    for a in 0..agents {
+        let (me, peer) = (format!("Agent-{a}"), format!("Agent-{}", (a + 1) % agents));
+        let filed = src.join(&me).join("02_processed");
+        std::fs::create_dir_all(&filed).unwrap();
+        std::fs::create_dir_all(src.join(&me).join("01_inbox")).unwrap();
+        for i in 0..per {
+            let n = 100 + a * per + i;
+            let body = json!({"schema": "baton.handoff/v1", "id": format!("T{a}-{i}"), "kind": "task",
+                "created_at": stamp(n), "from": peer, "to": me, "title": format!("task {a}.{i}")});
+            std::fs::write(filed.join(format!("t{i:04}.json")), body.to_string()).unwrap();
+        }
+        // The peer read this agent's answers to its first 10 TASKs, and filed them.
+        let peer_filed = src.join(&peer).join("02_processed");
+        std::fs::create_dir_all(&peer_filed).unwrap();
+        for i in 0..10 {
+            let body = json!({"schema": "baton.handoff/v1", "id": format!("R{a}-{i}"), "kind": "return",
+                "created_at": stamp(5000 + a * per + i), "from": me, "to": peer, "title": format!("Re: task {a}.{i}"),
+                "in_reply_to": format!("T{a}-{i}"), "status": "completed", "summary": "done"});
+            std::fs::write(peer_filed.join(format!("r{a}-{i:04}.json")), body.to_string()).unwrap();
+        }
+    }
+    // Needing a look: one open TASK, older than every filed one; and an unreadable file.
+    let open = json!({"schema": "baton.handoff/v1", "id": "OPEN-1", "kind": "task", "created_at": stamp(0),
+        "from": "Agent-1", "to": "Agent-0", "title": "still open"});
+    std::fs::write(src.join("Agent-0/01_inbox/open.json"), open.to_string()).unwrap();
+    std::fs::write(src.join("Agent-5/01_inbox/garbled.json"), "{ not json").unwrap();
+    let b = Bare::with_tree(&src);
+    let listed = (agents * per + 2) as u64; // every TASK and the unreadable file; filed RETURNs are counted
+
+    let text = String::from_utf8(b.run(&["status"]).stdout).unwrap();
+    assert!(text.lines().count() < 100, "{} lines:\n{text}", text.lines().count());
+    assert!(text.contains("Agent-0 (Agent-0): 1 open (1 stale), 140 taken, 10 answered, 0 unread RETURNs, 0 unreadable, 10 read RETURNs (counted, not listed)"), "{text}");
+    let items: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+    assert_eq!(items.len(), 20, "{text}");
+    // First what needs a look, newest first: the unreadable file (its age is its mtime's),
+    // then the stale TASK.
+    assert!(
+        items[0].contains("Agent-5/01_inbox/garbled.json") && items[0].trim_start().starts_with("unreadable"),
+        "{text}"
+    );
+    assert!(items[1].contains("\"still open\"") && items[1].trim_start().starts_with("stale"), "{text}");
+    // Then the newest filed one: the last TASK of the last agent.
+    assert!(items[2].contains(&format!("\"task {}.{}\"", agents - 1, per - 1)), "{text}");
+    assert!(text.contains(&format!("… {} more (`baton status --all` lists every one)", listed - 20)), "{text}");
+
+    let all = String::from_utf8(b.run(&["status", "--all"]).stdout).unwrap();
+    assert_eq!(all.lines().filter(|l| l.starts_with("    ")).count() as u64, listed);
+    let five = String::from_utf8(b.run(&["status", "--limit", "5"]).stdout).unwrap();
+    assert_eq!(five.lines().filter(|l| l.starts_with("    ")).count(), 5, "{five}");
+
+    // JSON keeps every item.
+    let status = b.json(&["status", "--json"]);
+    let by_state = &status["handoffs"]["totals"]["by_state"];
+    assert_eq!((by_state["taken"].as_u64(), by_state["answered"].as_u64()), (Some(1680), Some(120)), "{by_state}");
+    let taken: usize = status["agents"].as_array().unwrap().iter().map(|a| a["taken"].as_array().unwrap().len()).sum();
+    assert_eq!(taken, 1680);
+
+    // From the cache, the same; a TASK filed since is counted at once.
+    assert_eq!(String::from_utf8(b.run(&["status"]).stdout).unwrap(), text);
+    std::fs::rename(
+        b.home.join("handoffs/Agent-0/01_inbox/open.json"),
+        b.home.join("handoffs/Agent-0/02_processed/open.json"),
+    )
+    .unwrap();
+    let after = String::from_utf8(b.run(&["status"]).stdout).unwrap();
+    assert!(after.contains("Agent-0 (Agent-0): 0 open (0 stale), 141 taken, 10 answered"), "{after}");
 }
 
 /// `Agent-Triggers/` (Markdown triggers only) as a home's `handoffs/`.

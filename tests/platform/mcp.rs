@@ -356,3 +356,58 @@ fn mcp_task_ids_survive_a_restart_of_the_server() {
     let events = h.json(&["show", t2, "--json"])["events"].clone();
     assert!(events.as_array().unwrap().iter().any(|e| e["event"] == "mcp_task_cancelled"), "{events}");
 }
+
+/// Issue 77, "lists that scale": MCP `inbox` over 1,000 RETURNs and `status` over 60 open
+/// handoffs answer pages (default limit 50; `limit`), each under 20,000 characters, cursor
+/// after cursor, the pages together holding every item once; a bad cursor or limit is refused.
+#[test]
+fn inbox_and_status_answer_pages_that_together_hold_every_item() {
+    let h = Home::init(&[], "");
+    let inbox = h.dir("Claude", "01_inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    // Long summaries: 50 of them are over the page's characters, so the page is cut shorter.
+    let summary = "reviewed; ".repeat(60);
+    for i in 0..1000 {
+        let body = json!({"schema": "baton.handoff/v1", "id": format!("R{i:04}"), "kind": "return",
+            "created_at": format!("2026-02-01T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60),
+            "from": "Codex", "to": "Claude", "title": format!("Re: task {i}"), "in_reply_to": format!("EARLIER-{i:04}"),
+            "status": "completed", "summary": summary});
+        std::fs::write(inbox.join(format!("20260201T000000Z__RETURN__r{i:04}__Codex.json")), body.to_string()).unwrap();
+    }
+    let codex = h.dir("Codex", "01_inbox");
+    std::fs::create_dir_all(&codex).unwrap();
+    for i in 0..60 {
+        let body = json!({"schema": "baton.handoff/v1", "id": format!("T{i:04}"), "kind": "task",
+            "created_at": format!("2026-02-02T00:{:02}:00Z", i), "from": "Claude", "to": "Codex", "title": format!("task {i}")});
+        std::fs::write(codex.join(format!("20260202T00{i:02}00Z__TASK__t{i:04}__Claude.json")), body.to_string())
+            .unwrap();
+    }
+    // `serve` records the handoffs between agents it sees.
+    let mut s = serve(&h);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h.json(&["status", "--json"])["open_handoffs"].as_array().map_or(0, Vec::len) < 60 {
+        assert!(std::time::Instant::now() < deadline, "serve never recorded the 60 open handoffs");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    s.kill().unwrap();
+    s.wait().unwrap();
+    let out = client(&h, "pages", &[]);
+    for (tool, total, per_page) in [("inbox", 1000, 50), ("status", 60, 7)] {
+        let pages = out[tool].as_array().unwrap();
+        let mut ids: Vec<&str> = Vec::new();
+        for p in pages {
+            assert!(p["chars"].as_u64().unwrap() < 20_000, "{tool}: {p}");
+            assert_eq!(p["total"], total, "{tool}: {p}");
+            let n = p["ids"].as_array().unwrap().len();
+            assert!(n >= 1 && n <= per_page, "{tool}: {n} items");
+            ids.extend(p["ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()));
+        }
+        assert!(pages.last().unwrap()["next_cursor"].is_null());
+        let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!((ids.len(), unique.len()), (total, total), "{tool}: every item, once");
+    }
+    // The long RETURNs: pages cut below 50 by their size.
+    assert!(out["inbox"][0]["ids"].as_array().unwrap().len() < 50, "{}", out["inbox"][0]);
+    assert!(error_of(&out["bad_cursor"]).contains("next_cursor"), "{}", out["bad_cursor"]);
+    assert!(error_of(&out["bad_limit"]).contains("limit"), "{}", out["bad_limit"]);
+}

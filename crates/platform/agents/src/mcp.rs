@@ -28,7 +28,10 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
 use crate::{FOLDERS, Tree, ack, inbox, reply, send, validate, wait};
+
+mod pages;
 use baton_cli::Ctx;
+use pages::page_into;
 
 #[derive(clap::Args, Debug)]
 pub struct McpArgs {
@@ -404,7 +407,8 @@ fn tools() -> Vec<Tool> {
         .with_raw_output_schema(any()),
         Tool::new(
             "status",
-            "baton's queue, recent executions, open handoffs between agents (paged: `limit`, `cursor`), paused plugins.",
+            "baton's queue, recent executions, open handoffs between agents (paged: `limit`, `cursor`), paused plugins; \
+             each agent's counts (its handoffs: `inbox`). Other lists are cut to fit one answer, and `cut` says which.",
             schema(json!({"limit": limit(), "cursor": cursor()}), &[]),
         )
             .with_raw_output_schema(any()),
@@ -492,8 +496,10 @@ impl Server {
             }
             "status" => {
                 let mut out = self.baton(vec!["status".into(), "--json".into()]).await?;
-                // The lists that grow with use are paged; the counts beside them are whole.
-                let open = out["open_handoffs"].as_array().cloned().unwrap_or_default();
+                // The open handoffs are paged; the other lists cut to fit, the counts whole.
+                let open = out.as_object_mut().and_then(|o| o.remove("open_handoffs"));
+                pages::fit_status(&mut out);
+                let open = open.and_then(|v| v.as_array().cloned()).unwrap_or_default();
                 page_into(&mut out, "open_handoffs", open, &args)?;
                 Ok(out)
             }
@@ -718,43 +724,6 @@ fn inbox_tool(me: &Inner, args: &Map<String, Value>) -> Result<Value> {
     let mut out = json!({"agent": folder});
     page_into(&mut out, "handoffs", items.into_iter().map(|i| json!(i)).collect(), args)?;
     Ok(out)
-}
-
-/// The most characters one paged tool answer holds: under what MCP clients commonly cap a
-/// tool's output at (Claude Code: 25,000 tokens; others 20,000 characters).
-const PAGE_CHARS: usize = 19_000;
-
-/// Puts one page of `items` into `out[key]`: at most `limit` (default 50) from `cursor` (the
-/// `next_cursor` of the page before), fewer when the answer would pass [`PAGE_CHARS`], with
-/// `total` and `next_cursor` (null on the last page). The pages together hold every item.
-fn page_into(out: &mut Value, key: &str, items: Vec<Value>, args: &Map<String, Value>) -> Result<()> {
-    let limit = match args.get("limit") {
-        None | Some(Value::Null) => 50,
-        Some(v) => {
-            v.as_u64().filter(|n| *n > 0).ok_or_else(|| anyhow!("`limit` must be a positive whole number"))? as usize
-        }
-    };
-    let start = match args.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_str()
-            .and_then(|c| c.parse::<usize>().ok())
-            .ok_or_else(|| anyhow!("`cursor` must be the `next_cursor` of an earlier page"))?,
-    };
-    let total = items.len();
-    let mut page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
-    out["total"] = json!(total);
-    loop {
-        let end = start + page.len();
-        out["next_cursor"] = if end < total { json!(end.to_string()) } else { Value::Null };
-        out[key] = json!(page);
-        // One item is always given, however large, so the pages always move on.
-        if page.len() <= 1 || out.to_string().len() <= PAGE_CHARS {
-            return Ok(());
-        }
-        let keep = (page.len() * PAGE_CHARS / out.to_string().len()).clamp(1, page.len() - 1);
-        page.truncate(keep);
-    }
 }
 
 /// `read_handoff`: a handoff's body by id, wherever it is now.

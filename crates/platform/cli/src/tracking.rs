@@ -21,9 +21,10 @@ fn esc_owned(s: &str) -> String {
     esc(s).into_owned()
 }
 
-/// The tree under the configured handoffs root, read.
+/// The tree under the configured handoffs root, read (filed files' readings kept in the
+/// user's cache between runs).
 pub fn scan(paths: &Paths, cfg: &Config) -> Report {
-    tree::scan(&paths.handoffs, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes)
+    tree::scan(&paths.handoffs, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes, Some(&paths.cache()))
 }
 
 /// Rejections in baton's own inbox: counts per code and the most recent, each with its file,
@@ -201,7 +202,8 @@ fn check_tree(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
 pub fn adopt(ctx: &Ctx, path: &Path, as_json: bool) -> Result<i32> {
     let tree = check_tree(ctx, path)?;
     let cfg = ctx.config().unwrap_or_default();
-    let report = tree::scan(&tree, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes);
+    // Nothing written, not even a cache: adopt changes nothing.
+    let report = tree::scan(&tree, &cfg.agent, cfg.handoffs.stale_after, cfg.max_file_bytes, None);
     let own = tree.join(&cfg.agent);
     // Folders that look like mailboxes and that no layout reads: listed with the table that would.
     let boxes = crate::mailboxes::configured(&cfg).unwrap_or_default();

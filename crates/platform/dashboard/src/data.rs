@@ -139,6 +139,7 @@ pub(crate) fn handoffs(app: &App, ledger: &Ledger, agent: Option<&str>, q: Optio
         &app.cfg.agent,
         app.cfg.handoffs.stale_after,
         app.cfg.max_file_bytes,
+        Some(&app.paths.cache()),
     );
     let mut boxes = read_mailboxes(app);
     if let Ok(b) = &mut boxes {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::{Body, schema, stamp};
 
 /// Which dialect a file was read in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Dialect {
     /// `schema: "baton.handoff/v1"`, schema-valid.
     V1,
@@ -32,7 +32,7 @@ impl Dialect {
 }
 
 /// A TASK (work asked for) or a RETURN (an answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Task,
     Return,
@@ -47,8 +47,9 @@ impl Kind {
     }
 }
 
-/// A handoff as baton understands it, whatever dialect it was written in.
-#[derive(Debug, Clone, PartialEq)]
+/// A handoff as baton understands it, whatever dialect it was written in. Serializable so that
+/// a filed file's reading can be kept between runs (`baton_home::tree`'s cache).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     pub dialect: Dialect,
     pub kind: Kind,

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use baton_handoff::dialect::{self, Kind, Match, Seen, fold_agent, fold_title};
 
+mod filed;
+
 /// Where new work lands in an agent's folder.
 pub const INBOX: &str = "01_inbox";
 /// Where an agent files what it took.
@@ -253,71 +255,177 @@ pub struct Report {
 }
 
 /// Reads the tree under `root` (baton's own folder, `self_agent`, left out: the ledger tracks
-/// it). Files over `max_bytes` are unreadable unread.
-pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64) -> Report {
+/// it). Files over `max_bytes` are unreadable unread. `cache`: the folder where filed files'
+/// readings are kept between runs ([`filed`]); `None` reads every file.
+pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64, cache: Option<&Path>) -> Report {
     let agents = agent_folders(root, Some(self_agent));
-    let now = baton_handoff::stamp::now();
-    let mut entries = Vec::new();
+    let mut reader = Reader { now: baton_handoff::stamp::now(), max_bytes, entries: Vec::new() };
+    let mut kept = filed::Filed::open(cache, root);
     for (ai, a) in agents.iter().enumerate() {
-        let mut in_inbox: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for place in [Place::Inbox, Place::Processed] {
-            let Ok(dir) = std::fs::read_dir(a.path.join(place.as_str())) else { continue };
-            let mut names: Vec<(String, std::fs::DirEntry)> =
-                dir.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e)).collect();
-            names.sort_by(|x, y| x.0.cmp(&y.0));
-            for (file, e) in names {
-                if place == Place::Processed && in_inbox.contains(&file) {
-                    if let Some(prev) = entries.iter_mut().rev().find(|x: &&mut Entry| x.agent == ai && x.file == file)
-                    {
-                        prev.also_in_processed = true;
-                    }
-                    continue;
-                }
-                let meta = std::fs::symlink_metadata(e.path()).map_err(std::sync::Arc::new);
-                let read = match &meta {
-                    Ok(m) if m.file_type().is_symlink() => Err(NotRead::Symlink),
-                    Ok(m) if m.is_dir() => {
-                        if place == Place::Processed {
-                            continue;
-                        }
-                        Err(NotRead::Folder)
-                    }
-                    Ok(m) if !m.is_file() => Err(NotRead::NotAFile),
-                    Ok(m) => read_one(&e.path(), &file, m.len(), max_bytes),
-                    Err(err) => Err(NotRead::Io(err.clone())),
-                };
-                let mtime_age = meta
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.elapsed().ok())
-                    .map(|d| d.as_secs() as i64);
-                let age_secs = read
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| s.created_at.as_deref())
-                    .and_then(baton_handoff::stamp::parse_rfc3339)
-                    .map(|t| (now - t).whole_seconds())
-                    .or(mtime_age);
-                if place == Place::Inbox {
-                    in_inbox.insert(file.clone());
-                }
-                entries.push(Entry {
-                    agent: ai,
-                    place,
-                    file,
-                    read,
-                    age_secs,
-                    also_in_processed: false,
-                    answered_by: None,
-                    answers: None,
-                });
+        let inbox: Vec<String> = reader.list(ai, &a.path.join(INBOX));
+        let dir = a.path.join(PROCESSED);
+        let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        if let Some(folder) = kept.unchanged(&dir, mtime) {
+            for it in &folder.items {
+                reader.cached(ai, &dir, it, &inbox);
             }
+            kept.keep(dir, folder, mtime, false);
+        } else if let Ok(list) = std::fs::read_dir(&dir) {
+            let mut names: Vec<std::ffi::OsString> = list.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            let mut folder = filed::Folder::default();
+            for name in names {
+                if let Some(it) = reader.filed(ai, &dir, &name, &inbox, &kept) {
+                    folder.items.push(it);
+                }
+            }
+            kept.keep(dir, folder, mtime, true);
         }
     }
-    let mut report = Report { root: root.to_path_buf(), stale_after, agents, entries, ambiguous: BTreeMap::new() };
+    kept.save();
+    let mut report =
+        Report { root: root.to_path_buf(), stale_after, agents, entries: reader.entries, ambiguous: BTreeMap::new() };
     report.find_ambiguous();
     report.link();
     report
+}
+
+/// The entries of a scan as they are read.
+struct Reader {
+    now: time::OffsetDateTime,
+    max_bytes: u64,
+    entries: Vec<Entry>,
+}
+
+impl Reader {
+    /// Reads every entry of agent `ai`'s inbox `dir`; their names, for the filed copies of them.
+    fn list(&mut self, ai: usize, dir: &Path) -> Vec<String> {
+        let Ok(list) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut names: Vec<std::ffi::OsString> = list.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            let meta = std::fs::symlink_metadata(&path).map_err(std::sync::Arc::new);
+            let file = name.to_string_lossy().into_owned();
+            let read = match &meta {
+                Ok(m) if m.is_dir() => Err(NotRead::Folder),
+                Ok(m) => self.read(&path, &file, m),
+                Err(err) => Err(NotRead::Io(err.clone())),
+            };
+            self.push(ai, Place::Inbox, file.clone(), read, meta.ok().and_then(|m| m.modified().ok()));
+            out.push(file);
+        }
+        out.sort();
+        out
+    }
+
+    /// Reads one entry of a filed folder (its last reading, when the file is as it was); the
+    /// item to keep for it. A folder inside is no handoff, and skipped.
+    fn filed(
+        &mut self,
+        ai: usize,
+        dir: &Path,
+        name: &std::ffi::OsStr,
+        inbox: &[String],
+        kept: &filed::Filed,
+    ) -> Option<filed::Item> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = dir.join(name);
+        let file = name.to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&path);
+        let (len, mtime) = meta
+            .as_ref()
+            .map_or((0, std::time::UNIX_EPOCH), |m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+            return Some(kept.item(name.as_bytes(), len, mtime, None));
+        }
+        let read = match meta {
+            Ok(m) if m.is_file() => match kept.reading(dir, name.as_bytes(), len, mtime) {
+                Some(seen) => Ok(seen.clone()),
+                None => self.read(&path, &file, &m),
+            },
+            Ok(m) => self.read(&path, &file, &m),
+            Err(err) => Err(NotRead::Io(std::sync::Arc::new(err))),
+        };
+        let item = kept.item(name.as_bytes(), len, mtime, read.as_ref().ok());
+        self.push_filed(ai, file, read, Some(mtime), inbox);
+        Some(item)
+    }
+
+    /// One entry of a filed folder that did not change since it was listed.
+    fn cached(&mut self, ai: usize, dir: &Path, it: &filed::Item, inbox: &[String]) {
+        let file = String::from_utf8_lossy(&it.name).into_owned();
+        match &it.seen {
+            Some(seen) => self.push_filed(ai, file, Ok(seen.clone()), Some(it.modified()), inbox),
+            None => {
+                let path = dir.join(it.name());
+                let (read, mtime) = match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => return,
+                    Ok(m) => (self.read(&path, &file, &m), m.modified().ok()),
+                    Err(err) => (Err(NotRead::Io(std::sync::Arc::new(err))), None),
+                };
+                self.push_filed(ai, file, read, mtime, inbox);
+            }
+        }
+    }
+
+    /// A file's reading, or why it is not read: links are never followed.
+    fn read(&self, path: &Path, file: &str, m: &std::fs::Metadata) -> Result<Seen, NotRead> {
+        if m.file_type().is_symlink() {
+            Err(NotRead::Symlink)
+        } else if !m.is_file() {
+            Err(NotRead::NotAFile)
+        } else {
+            read_one(path, file, m.len(), self.max_bytes)
+        }
+    }
+
+    /// A filed entry, unless the inbox holds the same name (then the inbox's is marked).
+    fn push_filed(
+        &mut self,
+        ai: usize,
+        file: String,
+        read: Result<Seen, NotRead>,
+        mtime: Option<std::time::SystemTime>,
+        inbox: &[String],
+    ) {
+        if inbox.binary_search(&file).is_ok() {
+            if let Some(prev) = self.entries.iter_mut().rev().find(|x| x.agent == ai && x.file == file) {
+                prev.also_in_processed = true;
+            }
+            return;
+        }
+        self.push(ai, Place::Processed, file, read, mtime);
+    }
+
+    fn push(
+        &mut self,
+        ai: usize,
+        place: Place,
+        file: String,
+        read: Result<Seen, NotRead>,
+        mtime: Option<std::time::SystemTime>,
+    ) {
+        let mtime_age = mtime.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
+        let age_secs = read
+            .as_ref()
+            .ok()
+            .and_then(|s| s.created_at.as_deref())
+            .and_then(baton_handoff::stamp::parse_rfc3339)
+            .map(|t| (self.now - t).whole_seconds())
+            .or(mtime_age);
+        self.entries.push(Entry {
+            agent: ai,
+            place,
+            file,
+            read,
+            age_secs,
+            also_in_processed: false,
+            answered_by: None,
+            answers: None,
+        });
+    }
 }
 
 fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, NotRead> {
@@ -358,10 +466,12 @@ impl Report {
     fn find_ambiguous(&mut self) {
         let folders: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         let mut amb = BTreeMap::new();
+        // Each name is matched once: a hundred thousand filed handoffs name a few agents.
+        let mut looked: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for e in &self.entries {
             let Ok(s) = &e.read else { continue };
             for name in [&s.from, &s.to].into_iter().flatten() {
-                if amb.contains_key(name) {
+                if !looked.insert(name.as_str()) {
                     continue;
                 }
                 if let Match::Ambiguous(found) = dialect::match_folder(name, &folders) {
@@ -588,11 +698,12 @@ impl Report {
         })
     }
 
-    /// The text `baton status` and `baton adopt` print: per agent, every entry, one per line.
-    /// `esc` makes names and titles from the files safe for a terminal.
-    /// The text `baton status` prints: per agent its counts, then its `limit` newest items
-    /// (`None`: every one) other than acknowledged RETURNs, which are counted, never listed
-    /// (they pile up forever), and how many more there are.
+    /// The text `baton status` and `baton adopt` print: per agent its counts, then one list of
+    /// the `limit` most pressing items across the agents (`None`: every one), what needs a
+    /// look first (open, stale, unread, unreadable), newest first, then what was taken or
+    /// answered, newest first, and how many more there are. Acknowledged RETURNs are counted,
+    /// never listed (they pile up forever). `esc` makes names and titles from the files safe
+    /// for a terminal.
     pub fn to_text(&self, esc: &dyn Fn(&str) -> String, limit: Option<usize>) -> String {
         use std::fmt::Write;
         let mut s = String::new();
@@ -605,70 +716,47 @@ impl Report {
         if self.agents.is_empty() {
             let _ = writeln!(s, "  no agent folders (a folder with 01_inbox/ or 02_processed/) found");
         }
-        for (ai, a) in self.agents.iter().enumerate() {
-            let idx: Vec<usize> = (0..self.entries.len()).filter(|&i| self.entries[i].agent == ai).collect();
-            let count = |st: &str| idx.iter().filter(|&&i| self.state(i) == st).count();
-            let stale = idx.iter().filter(|&&i| self.is_stale(i)).count();
+        // Counts per agent, one pass over the entries.
+        let mut counts = vec![[0usize; 7]; self.agents.len()];
+        const STATES: [&str; 6] = ["open", "taken", "answered", "unread", "unreadable", "read"];
+        for (i, e) in self.entries.iter().enumerate() {
+            let c = &mut counts[e.agent];
+            if let Some(k) = STATES.iter().position(|st| *st == self.state(i)) {
+                c[k] += 1;
+            }
+            if self.is_stale(i) {
+                c[6] += 1;
+            }
+        }
+        for (a, c) in self.agents.iter().zip(&counts) {
             let _ = writeln!(
                 s,
                 "  {} ({}): {} open ({} stale), {} taken, {} answered, {} unread RETURNs, {} unreadable{}",
                 a.name,
                 a.rel,
-                count("open"),
-                stale,
-                count("taken"),
-                count("answered"),
-                count("unread"),
-                count("unreadable"),
-                match count("read") {
+                c[0],
+                c[6],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                match c[5] {
                     0 => String::new(),
                     n => format!(", {n} read RETURNs (counted, not listed)"),
                 }
             );
-            let mut listed: Vec<usize> = idx.iter().copied().filter(|&i| self.state(i) != "read").collect();
-            // Newest first; an entry whose age is unknown last.
-            listed.sort_by_key(|&i| self.entries[i].age_secs.unwrap_or(i64::MAX));
-            let more = limit.map_or(0, |n| listed.len().saturating_sub(n));
-            listed.truncate(listed.len() - more);
-            for &i in &listed {
-                let e = &self.entries[i];
-                let state = if self.is_stale(i) { "stale" } else { self.state(i) };
-                match &e.read {
-                    Err(reason) => {
-                        let _ = writeln!(
-                            s,
-                            "    {:<10} {}/{}: {}",
-                            state,
-                            e.place.as_str(),
-                            esc(&e.file),
-                            esc(&reason.to_string())
-                        );
-                    }
-                    Ok(seen) => {
-                        let link = match (e.answered_by, e.answers) {
-                            (Some((r, how)), _) => format!("  answered by {} (by {how})", esc(&self.entries[r].file)),
-                            (_, Some((t, how))) => format!("  answers {} (by {how})", esc(&self.entries[t].file)),
-                            _ => String::new(),
-                        };
-                        let _ = writeln!(
-                            s,
-                            "    {:<10} {:?}  {} → {}  {}  {}  {}/{}{}",
-                            state,
-                            esc(&seen.title),
-                            esc(seen.from.as_deref().unwrap_or("?")),
-                            esc(&self.to_of(i)),
-                            e.age_secs.map(human_age).unwrap_or_else(|| "?".into()),
-                            seen.dialect.as_str(),
-                            e.place.as_str(),
-                            esc(&e.file),
-                            link
-                        );
-                    }
-                }
-            }
-            if more > 0 {
-                let _ = writeln!(s, "    … {more} more (`baton status --all` lists every one)");
-            }
+        }
+        let mut listed: Vec<usize> = (0..self.entries.len()).filter(|&i| self.state(i) != "read").collect();
+        // What needs a look first, then the rest; newest first in each; an unknown age last.
+        let settled = |i: usize| matches!(self.state(i), "taken" | "answered");
+        listed.sort_by_key(|&i| (settled(i), self.entries[i].age_secs.unwrap_or(i64::MAX)));
+        let more = limit.map_or(0, |n| listed.len().saturating_sub(n));
+        listed.truncate(listed.len() - more);
+        for &i in &listed {
+            self.item_text(&mut s, i, esc);
+        }
+        if more > 0 {
+            let _ = writeln!(s, "  … {more} more (`baton status --all` lists every one)");
         }
         for (name, folders) in &self.ambiguous {
             let _ = writeln!(
@@ -679,6 +767,38 @@ impl Report {
             );
         }
         s
+    }
+
+    /// One item of [`Report::to_text`]'s list: its state, what it is, and where.
+    fn item_text(&self, s: &mut String, i: usize, esc: &dyn Fn(&str) -> String) {
+        use std::fmt::Write;
+        let e = &self.entries[i];
+        let state = if self.is_stale(i) { "stale" } else { self.state(i) };
+        let at = format!("{}/{}/{}", self.agents[e.agent].rel, e.place.as_str(), esc(&e.file));
+        match &e.read {
+            Err(reason) => {
+                let _ = writeln!(s, "    {:<10} {}: {}", state, at, esc(&reason.to_string()));
+            }
+            Ok(seen) => {
+                let link = match (e.answered_by, e.answers) {
+                    (Some((r, how)), _) => format!("  answered by {} (by {how})", esc(&self.entries[r].file)),
+                    (_, Some((t, how))) => format!("  answers {} (by {how})", esc(&self.entries[t].file)),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "    {:<10} {:?}  {} → {}  {}  {}  {}{}",
+                    state,
+                    esc(&seen.title),
+                    esc(seen.from.as_deref().unwrap_or("?")),
+                    esc(&self.to_of(i)),
+                    e.age_secs.map(human_age).unwrap_or_else(|| "?".into()),
+                    seen.dialect.as_str(),
+                    at,
+                    link
+                );
+            }
+        }
     }
 }
 
@@ -720,6 +840,104 @@ pub fn reply_folder(root: &Path, name: &str) -> Result<Option<String>, Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A filed TASK's body, `created_at` `at`.
+    fn task(id: &str, title: &str, at: &str) -> String {
+        json!({"schema": "baton.handoff/v1", "id": id, "kind": "task", "created_at": at, "from": "Codex", "to": "Claude", "title": title}).to_string()
+    }
+
+    /// What a scan shows of each entry: folder place, file, state, title.
+    fn seen(r: &Report) -> Vec<(String, String, String)> {
+        (0..r.entries.len())
+            .map(|i| {
+                let e = &r.entries[i];
+                let title = e.read.as_ref().map_or_else(|err| err.to_string(), |s| s.title.clone());
+                (format!("{}/{}", e.place.as_str(), e.file), r.state(i).to_string(), title)
+            })
+            .collect()
+    }
+
+    /// Back-dates `path`'s mtime by an hour, so the cache trusts it (it waits for a change to
+    /// settle before it does).
+    fn age(path: &Path) {
+        let t = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .or_else(|_| std::fs::File::open(path))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn filed_readings_are_kept_and_every_change_is_read_again() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("handoffs");
+        let cache = d.path().join("cache");
+        let filed = root.join("Claude").join(PROCESSED);
+        std::fs::create_dir_all(&filed).unwrap();
+        std::fs::create_dir_all(root.join("Claude").join(INBOX)).unwrap();
+        for i in 0..5 {
+            std::fs::write(
+                filed.join(format!("t{i}.json")),
+                task(&format!("T{i}"), &format!("task {i}"), "2026-01-01T00:00:00Z"),
+            )
+            .unwrap();
+        }
+        let mended_body = task("TB", "mended", "2026-01-01T00:00:00Z");
+        std::fs::write(filed.join("broken.json"), format!("{{{}", "x".repeat(mended_body.len() - 1))).unwrap();
+        let all = |dir: &Path| {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                age(&e.path());
+            }
+            age(dir);
+        };
+        all(&filed);
+        let look = || scan(&root, "baton", DEFAULT_STALE_AFTER, 1 << 20, Some(&cache));
+        let first = look();
+        let kept: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(kept.len(), 1, "one cache file for the root: {kept:?}");
+        assert_eq!(seen(&first), seen(&scan(&root, "baton", DEFAULT_STALE_AFTER, 1 << 20, None)));
+        assert_eq!(seen(&look()), seen(&first), "the second look, from the cache, is the first");
+
+        // A file rewritten in place with another length is read again; so is a new file, and
+        // a file that went is gone. The folder's mtime moved.
+        std::fs::write(filed.join("t1.json"), task("T1", "task one, retitled", "2026-01-01T00:00:00Z")).unwrap();
+        std::fs::write(filed.join("t9.json"), task("T9", "task 9", "2026-01-02T00:00:00Z")).unwrap();
+        std::fs::remove_file(filed.join("t2.json")).unwrap();
+        let after = seen(&look());
+        assert_eq!(after, seen(&scan(&root, "baton", DEFAULT_STALE_AFTER, 1 << 20, None)));
+        let titles: Vec<&str> = after.iter().map(|(_, _, t)| t.as_str()).collect();
+        assert!(titles.contains(&"task one, retitled") && titles.contains(&"task 9"), "{after:?}");
+        assert!(!after.iter().any(|(f, _, _)| f.ends_with("t2.json")), "{after:?}");
+        // Changed just now, so not trusted yet: read again, and the same again.
+        assert_eq!(seen(&look()), after);
+
+        // An unreadable file is never kept: mended, it reads at once, though its folder and its
+        // length may say nothing moved.
+        all(&filed);
+        let _ = look();
+        std::fs::write(filed.join("broken.json"), &mended_body).unwrap();
+        age(&filed.join("broken.json"));
+        age(&filed);
+        let mended = seen(&look());
+        assert_eq!(mended, seen(&scan(&root, "baton", DEFAULT_STALE_AFTER, 1 << 20, None)));
+        assert!(mended.iter().any(|(f, _, t)| f.ends_with("broken.json") && t == "mended"), "{mended:?}");
+
+        // A cache that is not one (cut short, or garbage) is a slow look, never a wrong one.
+        for bad in [&b"\x01\x02garbage"[..], &[]] {
+            std::fs::write(&kept[0], bad).unwrap();
+            assert_eq!(seen(&look()), mended);
+        }
+        // A name in the inbox and filed too is listed once, as in the inbox.
+        std::fs::write(root.join("Claude").join(INBOX).join("t0.json"), task("T0", "task 0", "2026-01-01T00:00:00Z"))
+            .unwrap();
+        let both = look();
+        let t0: Vec<_> = both.entries.iter().filter(|e| e.file == "t0.json").collect();
+        assert_eq!(t0.len(), 1);
+        assert!(t0[0].place == Place::Inbox && t0[0].also_in_processed);
+    }
 
     #[test]
     fn durations_and_the_setting_parse() {
