@@ -63,6 +63,11 @@ def as_dict(pb):
     return json_format.MessageToDict(pb)
 
 
+def claude_code(*args):
+    """Claude Code's side of a team inbox: tests/claude-side/writer.js, under its lock."""
+    writer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "claude-side", "writer.js")
+    subprocess.run(["node", writer, *args], check=True, capture_output=True)
+
 async def error_of(coro):
     """Runs a call expected to fail: the SDK's error class and message."""
     try:
@@ -252,20 +257,12 @@ async def main():
                 configuration=SendMessageConfiguration(return_immediately=True),
             )))[-1]["task"]
             out["sent"] = sent
-            # Claude Code takes the message (its read flag): noticed, working.
-            with open(inbox) as f:
-                msgs = json.load(f)
-            for m in msgs:
-                if m["from"] == "a2a":
-                    m["read"] = True
-            with open(inbox, "w") as f:
-                json.dump(msgs, f)
+            # Claude Code takes the message (its read flag): noticed, working. Claude Code's
+            # side is a Node process locking as Claude Code does (tests/claude-side/writer.js).
+            claude_code("--notice", inbox, "Review the lexer\nIt is in src/lex.rs.")
             out["noticed"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
             # The teammate writes back to `a2a`, as SendMessage does: completed, with its answer.
-            import datetime
-            at = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            with open(back, "w") as f:
-                json.dump([{"from": teammate.split("/")[1], "text": "Reviewed: two comments on line 40.", "timestamp": at, "read": False}], f)
+            claude_code("--write", back, teammate.split("/")[1], "Reviewed: two comments on line 40.")
             out["answered"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
             listed = await blocking.list_tasks(ListTasksRequest())
             out["listed"] = [x.id for x in listed.tasks]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::Home;
+use crate::support::{ClaudeCode, Home, claude_code_does};
 
 const LEAD_INBOX: &str = r#"[
   {"from": "worker", "text": "Done with the parser.", "summary": "Parser done", "timestamp": "2026-02-22T16:20:01.123Z", "read": true},
@@ -166,12 +166,9 @@ fn last_line(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
 }
 
+/// Claude Code takes the message with `text` for its agent: its `read` flag set, under its lock.
 fn set_read(inbox: &Path, text: &str) {
-    let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(inbox).unwrap()).unwrap();
-    for m in v.iter_mut().filter(|m| m["text"] == text) {
-        m["read"] = json!(true);
-    }
-    std::fs::write(inbox, serde_json::to_vec(&v).unwrap()).unwrap();
+    claude_code_does(inbox, ClaudeCode::Notices(text));
 }
 
 #[test]
@@ -211,18 +208,15 @@ fn send_to_a_team_agent_delivers_with_a_receipt() {
     assert!(String::from_utf8_lossy(&w.stderr).contains("--until noticed"), "{}", String::from_utf8_lossy(&w.stderr));
     assert_eq!(String::from_utf8_lossy(&w.stdout).trim(), format!("{id}: noticed"));
     assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "noticed");
-    let lead = teams.join("alpha/inboxes/team-lead.json");
-    let mut v: Vec<Value> = serde_json::from_slice(&std::fs::read(&lead).unwrap()).unwrap();
-    v.push(json!({"from": "worker", "text": "Shipped.", "timestamp": baton_mailbox_now(), "read": false}));
-    std::fs::write(&lead, serde_json::to_vec(&v).unwrap()).unwrap();
+    claude_code_does(&teams.join("alpha/inboxes/team-lead.json"), ClaudeCode::Writes("worker", "Shipped."));
     assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "answered");
     // Claude Code clears the inbox: what was answered stays answered.
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     assert_eq!(h.json(&["show", &id, "--json"])["delivery"], "answered");
 
     // A message that leaves the file unread is lost.
     let id2 = last_line(&h.ok(&["send", "--to", "alpha/worker", "--from", "team-lead", "--body", "second"]));
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     assert_eq!(h.json(&["show", &id2, "--json"])["delivery"], "lost");
     assert_eq!(h.run(&["wait", &id2, "--until", "noticed"]).status.code(), Some(1));
 
@@ -515,7 +509,7 @@ fn serve_records_a_message_that_is_gone_before_status_runs() {
     serving.kill().unwrap();
     serving.wait().unwrap();
     // The inbox emptied (as Claude Code clears it): the message is still found, with its text.
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     let shown = h.json(&["show", &id, "--json"]);
     let seen = shown["events"].as_array().unwrap().iter().find(|e| e["event"] == "mailbox_seen").cloned();
     assert_eq!(seen.map(|e| e["detail"]["text"].clone()), Some(json!(text)), "{shown}");
@@ -911,7 +905,7 @@ fn serve_repairs_an_interrupted_reply_to_a_team_agent_and_records_it_once() {
     write(&h.dir("bob", "01_inbox").join("20260118T070951Z__TASK__Review-R2__worker.json"), &task("R2"));
     reply_killed_at("R2", "reply_between_steps");
     assert!(return_in(&inbox, "R2").is_some(), "appended before the crash");
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     h.ok(&["serve", "--once"]);
     h.ok(&["serve", "--once"]);
     assert_eq!(messages(&inbox), Vec::<Value>::new(), "the repair did not append it again");
@@ -972,7 +966,7 @@ fn waiting_for_a_return_answered_to_a_team_agent_reads_its_claude_inbox() {
     assert_eq!((ret["in_reply_to"].as_str(), ret["status"].as_str()), (Some("W1"), Some("completed")), "{ret}");
     assert_eq!(Some(&ret), return_in(&inbox, "W1").as_ref(), "the message's text is what the wait answered");
     // Claude Code cleared the inbox: the ledger still has the RETURN.
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     let out = h.run(&["wait", "W1", "--json", "--timeout", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), ret);
@@ -1153,7 +1147,7 @@ fn reply_to_a_task_from_a_team_agent_is_delivered_into_its_claude_inbox() {
     assert!(stderr(&again).contains("already answered"), "{}", stderr(&again));
     assert_eq!(messages(&inbox).len(), before + 1, "nothing appended by the refused reply");
     // Claude Code cleared the inbox: a refused reply still appends nothing (no second delivery).
-    std::fs::write(&inbox, "[]").unwrap();
+    claude_code_does(&inbox, ClaudeCode::Clears);
     assert_ne!(h.run(&["reply", "R1", "--status", "failed", "--summary", "again"]).status.code(), Some(0));
     assert_eq!(messages(&inbox), Vec::<Value>::new(), "the journal's delivery is not made again");
     assert!(!h.root.join("handoffs/alpha").exists(), "no folder handoffs/alpha/ is made");

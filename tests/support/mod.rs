@@ -243,20 +243,42 @@ pub fn wait_measuring_peak_rss(child: &mut Child, started: Instant, limit: Durat
 /// marks every message not from `sender` read and appends one from `sender` (`"SENDER I"`),
 /// `pause_ms` apart. `./x setup` installs its one dependency.
 pub fn claude_side(inbox: &Path, count: usize, sender: &str, pause_ms: u64) -> Child {
+    claude_code(&[inbox.as_os_str(), count.to_string().as_ref(), sender.as_ref(), pause_ms.to_string().as_ref()])
+        .spawn()
+        .expect("node runs (./x setup installs nodejs)")
+}
+
+/// tests/claude-side/writer.js with `args`, its output piped.
+fn claude_code(args: &[&std::ffi::OsStr]) -> Command {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("claude-side");
     assert!(
         dir.join("node_modules/proper-lockfile").is_dir(),
         "proper-lockfile is not installed in {}: run `./x setup` (npm ci --prefix tests/claude-side)",
         dir.display()
     );
-    Command::new("node")
-        .arg(dir.join("writer.js"))
-        .arg(inbox)
-        .arg(count.to_string())
-        .arg(sender)
-        .arg(pause_ms.to_string())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node runs (./x setup installs nodejs)")
+    let mut c = Command::new("node");
+    c.arg(dir.join("writer.js")).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c
+}
+
+/// What Claude Code does to a team inbox, done as it does it (under its lock, the whole array
+/// written back), by its side's Node process; waits for it and fails the test if it failed.
+pub enum ClaudeCode<'a> {
+    /// It takes the unread message with this text for its agent (sets `read`).
+    Notices(&'a str),
+    /// A teammate writes a message (`from`, `text`).
+    Writes(&'a str, &'a str),
+    /// It empties the inbox.
+    Clears,
+}
+
+pub fn claude_code_does(inbox: &Path, what: ClaudeCode) {
+    let i = inbox.as_os_str();
+    let out = match what {
+        ClaudeCode::Notices(text) => claude_code(&["--notice".as_ref(), i, text.as_ref()]).output(),
+        ClaudeCode::Writes(from, text) => claude_code(&["--write".as_ref(), i, from.as_ref(), text.as_ref()]).output(),
+        ClaudeCode::Clears => claude_code(&["--clear".as_ref(), i]).output(),
+    }
+    .expect("node runs (./x setup installs nodejs)");
+    assert!(out.status.success(), "Claude Code's side failed on {}: {}", inbox.display(), String::from_utf8_lossy(&out.stderr));
 }
