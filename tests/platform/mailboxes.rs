@@ -284,11 +284,6 @@ fn deliveries_interleave_with_claude_codes_own_writes_under_its_lock() {
     assert!(!teams.join("alpha/inboxes/worker.json.lock").exists(), "no lock is left behind");
 }
 
-fn baton_mailbox_now() -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
-}
-
 #[test]
 fn folders_that_look_like_mailboxes_are_listed_with_the_table_that_reads_them() {
     let h = Home::init(&[], "");
