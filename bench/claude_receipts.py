@@ -16,8 +16,10 @@ homes. Prints one JSON object; nothing here runs in CI.
    teammate has a delivery noticed and not seen (so `serve` reads every new line). `serve`'s
    CPU (utime + stime) over the window, against `tail -F` of the same 20 files in the same
    window, and against `serve` on the same home with the writers stopped.
-3. `status` in a home with 100,000 filed handoffs and 10,000 RETURNs: < 200 ms, < 200 lines.
-   Reference: `find handoffs -type f | wc -l` on the same tree, same rounds.
+3. `status` in a home with 100,000 filed handoffs and 10,000 RETURNs: < 200 ms, < 200 lines
+   (the looks after the first, which reads every file and fills the filed handoffs' cache;
+   the first is reported too). Reference: `find handoffs -type f | wc -l` on the same tree,
+   same rounds.
 """
 import json
 import os
@@ -236,7 +238,9 @@ def status_scale():
             with open(os.path.join(sender_done, name), "w") as f:
                 json.dump(body, f)
     os.sync()
-    run(home, "status")  # once, so the index (if any) is made: what a user's second look costs
+    s = time.monotonic()
+    run(home, "status")  # the first look reads every file and keeps their readings in the cache
+    first = time.monotonic() - s
     wall, lines, ref = [], [], []
     for _ in range(ROUNDS + 2):
         s = time.monotonic()
@@ -246,7 +250,7 @@ def status_scale():
         s = time.monotonic()
         subprocess.run(f"find '{root}' -type f | wc -l", shell=True, capture_output=True, check=True)
         ref.append(time.monotonic() - s)
-    return {"files": n, "status_ms_median": 1000 * statistics.median(wall), "status_ms": [round(1000 * w, 1) for w in wall],
+    return {"files": n, "first_ms": round(1000 * first, 1), "status_ms_median": 1000 * statistics.median(wall), "status_ms": [round(1000 * w, 1) for w in wall],
             "lines": max(lines), "find_ms_median": 1000 * statistics.median(ref)}
 
 
