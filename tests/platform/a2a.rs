@@ -153,6 +153,10 @@ fn plugin_tasks_get_list_and_errors_through_the_official_sdk() {
     assert_eq!(code("batch"), -32600);
     assert_eq!(code("bad_params"), -32602);
     assert_eq!(code("bad_page"), -32602);
+    // JSON-RPC's own errors (with baton's reasons) are in baton's domain, A2A's in A2A's.
+    let domain = |k: &str| out["raw"][k]["body"]["error"]["data"][0]["domain"].as_str().unwrap_or_default().to_string();
+    assert_eq!(domain("parse"), "baton");
+    assert_eq!(domain("no_version"), "a2a-protocol.org");
     assert_eq!(out["raw"]["no_key"]["status"], 401);
     assert_eq!(out["raw"]["foreign_host"]["status"], 421);
 
@@ -335,6 +339,8 @@ fn proto_names_error_info_a_cacheable_card_and_a_default_agent() {
         assert_eq!(body["error"]["code"], -32001, "{k}: {out}");
         assert_eq!(body["error"]["data"][0]["@type"], "type.googleapis.com/google.rpc.ErrorInfo", "{k}: {out}");
         assert_eq!(body["error"]["data"][0]["reason"], "TASK_NOT_FOUND", "{k}: {out}");
+        // An A2A error's ErrorInfo is in A2A's domain (§9.5, the TCK's JSONRPC-ERR-003).
+        assert_eq!(body["error"]["data"][0]["domain"], "a2a-protocol.org", "{k}: {out}");
     }
     let sent = &out["snake_sent"]["body"]["result"]["task"];
     assert_eq!(sent["contextId"], "ctx-snake", "context_id read: {out}");

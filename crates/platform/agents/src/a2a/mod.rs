@@ -238,11 +238,12 @@ fn answer(id: &Value, result: RpcResult<Value>) -> Response {
     let body = match result {
         Ok(r) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
         Err(e) => {
-            // Every error carries a `google.rpc.ErrorInfo` (A2A §9.5, a MUST).
+            // Every error carries a `google.rpc.ErrorInfo` (A2A §9.5, a MUST): an A2A error's
+            // in A2A's domain, a JSON-RPC error's (with baton's own reasons) in baton's.
             let error = json!({"code": e.code, "message": e.message, "data": [{
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": e.reason(),
-                "domain": "baton",
+                "domain": e.domain(),
                 "metadata": {},
             }]});
             json!({"jsonrpc": "2.0", "id": id, "error": error})

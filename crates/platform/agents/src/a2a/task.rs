@@ -84,6 +84,12 @@ impl RpcError {
         self
     }
 
+    /// The `google.rpc.ErrorInfo` domain: `a2a-protocol.org` for A2A's own errors (codes
+    /// -32001 to -32099, A2A §9.5), `baton` for JSON-RPC's.
+    pub fn domain(&self) -> &'static str {
+        if (-32099..=-32001).contains(&self.code) { "a2a-protocol.org" } else { "baton" }
+    }
+
     /// The `google.rpc.ErrorInfo` reason every error carries (A2A §9.5): the one given, else
     /// the code's own name.
     pub fn reason(&self) -> &'static str {
