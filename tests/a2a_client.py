@@ -6,6 +6,8 @@ Usage: a2a_client.py BIN HOME BASE_URL KEY SCENARIO [ARGS...]
                      filtered), and the errors a client meets
   agent AGENT        a task for an agent, answered with `baton reply` while subscribed
   cancel AGENT       a task for an agent canceled before it is picked up
+  asks AGENT         two tasks the agent asks back about: one answered over A2A and replied
+                     to, one canceled while it waits for the answer
   send SKILL JSON    a task sent without waiting: {id, state}
   wait ID SECS       GetTask until the task is terminal: the task
   subscribe ID [GATE]
@@ -220,6 +222,38 @@ async def main():
                     out["reply"] = {"code": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
             out["events"] = events
             out["get"] = as_dict(await blocking.get_task(GetTaskRequest(id=sent["id"])))
+
+        elif SCENARIO == "asks":
+            # The agent asks back (`baton reply --status input_required`): the task is
+            # INPUT_REQUIRED with the question; a message with its taskId and a data part answers
+            # it (an `input` in the agent's inbox), and the agent's reply completes it. A second
+            # task the agent asks about is canceled while it waits for the answer.
+            agent = ARGS[0]
+
+            def reply(task_id, *args):
+                r = subprocess.run([BIN, "--home", HOME, "reply", task_id, *args], capture_output=True, text=True,
+                                   env={**os.environ, "BATON_AGENT": agent})
+                return {"code": r.returncode, "stderr": r.stderr}
+
+            schema = json.dumps({"type": "object", "required": ["branch"], "properties": {"branch": {"type": "string"}}})
+            ids = []
+            for text in ("Merge the fix", "Tag the release"):
+                req = SendMessageRequest(message=message(f"agent:{agent}", text=text),
+                                         configuration=SendMessageConfiguration(return_immediately=True))
+                ids.append((await send_collect(blocking, req))[-1]["task"]["id"])
+                out.setdefault("ask", []).append(
+                    reply(ids[-1], "--status", "input_required", "--summary", "Which branch?", "--input-schema", schema))
+            out["asked"] = as_dict(await blocking.get_task(GetTaskRequest(id=ids[0])))
+            m = Message(message_id="m-answer", role=Role.ROLE_USER, task_id=ids[0])
+            m.parts.add().data.struct_value.update({"branch": "main"})
+            events = []
+            async for ev in streaming.send_message(SendMessageRequest(message=m)):
+                events.append(as_dict(ev))
+                if len(events) == 1:
+                    out["reply"] = reply(ids[0], "--status", "completed", "--summary", "Merged into main")
+            out["answered"] = events
+            out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=ids[1])))
+            out["ids"] = ids
 
         elif SCENARIO == "cancel":
             agent = ARGS[0]

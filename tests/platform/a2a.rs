@@ -210,6 +210,41 @@ fn an_agents_task_is_answered_with_baton_reply_and_another_is_canceled() {
     assert_eq!(rets[0].1["status"], "canceled");
 }
 
+/// An agent that asks back (`baton reply --status input_required`, between agents only files
+/// record it) leaves its task `INPUT_REQUIRED`, the question its status message, as a plugin's
+/// question does: a message with the taskId answers it into the agent's inbox, and a task
+/// waiting for its answer can be canceled (the TCK's CORE-CANCEL-001 and every test that needs a
+/// task in `INPUT_REQUIRED` found it `SUBMITTED`, and a blocking send waited past its timeout).
+#[test]
+fn an_agent_that_asks_back_leaves_its_task_input_required_answered_or_canceled_over_a2a() {
+    let h = Home::init(&[], "");
+    std::fs::create_dir_all(h.dir("Codex", "01_inbox")).unwrap();
+    let key = rotate_key(&h);
+    let s = Serve::start(&h);
+    let out = client(&h, &s, &key, &["asks", "Codex"]);
+    assert!(out["ask"].as_array().unwrap().iter().all(|r| r["code"] == 0), "{}", out["ask"]);
+    let (first, second) = (out["ids"][0].as_str().unwrap(), out["ids"][1].as_str().unwrap());
+
+    let asked = &out["asked"];
+    assert_eq!(asked["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{asked}");
+    let question = &asked["status"]["message"]["parts"];
+    assert_eq!(question[0]["text"], "Which branch?", "{asked}");
+    assert_eq!(question[1]["data"]["input_request"]["input_schema"]["required"], json!(["branch"]), "{asked}");
+
+    // The answer is an `input` in Codex's inbox, as `baton answer` delivers it; Codex's reply
+    // then completes the task.
+    let input = handoffs(&h, "Codex").into_iter().find(|(_, v)| v["kind"] == "input" && v["in_reply_to"] == first);
+    assert_eq!(input.expect("the input delivered").1["input"], json!({"branch": "main"}));
+    assert_eq!(out["reply"]["code"], 0, "{}", out["reply"]);
+    let events = out["answered"].as_array().unwrap();
+    assert_eq!(events.last().unwrap()["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", "{events:?}");
+
+    assert_eq!(out["canceled"]["status"]["state"], "TASK_STATE_CANCELED", "{out}");
+    let rets = returns_for(&h, second);
+    assert_eq!(rets.len(), 1, "{rets:?}");
+    assert_eq!(rets[0].1["status"], "canceled");
+}
+
 #[test]
 fn a_task_accepted_over_a2a_survives_a_kill_9_of_serve() {
     let extra = "\n[plugins.testkit]\ngrants = { data = \"data\" }\ntime_ms = 30000\n";

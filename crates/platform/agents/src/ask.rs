@@ -5,7 +5,7 @@
 //! answer as an `input` handoff into the asking agent's inbox. Nothing here is in the ledger:
 //! the files are the record, and each is created without replacing, under a name derived from
 //! the TASK and the question, so a question is asked once and answered once.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
@@ -93,6 +93,46 @@ pub fn answer_of(tree: &Tree, q: &Asked) -> Option<Asked> {
     })
     .into_iter()
     .next()
+}
+
+/// The open question of TASK `id` asked into `inbox` (the TASK's reply agent's): the newest input
+/// request there that no `input` answers yet, looked for in the asking agent's `01_inbox/` and
+/// `02_processed/`. A2A reads it on each look at a task, so it lists that inbox and those two
+/// folders only, never every agent's (`a2a`'s `02_processed/` keeps one RETURN per task sent).
+pub fn open_question(tree: &Tree, id: &str, inbox: &Path) -> Option<Asked> {
+    let mut asked = Vec::new();
+    for e in std::fs::read_dir(inbox).ok()?.flatten() {
+        if !e.file_name().to_string_lossy().contains("__INPUT_REQUEST__") {
+            continue;
+        }
+        if let Some(body) = crate::read_handoff(&e.path()).filter(|b| {
+            b.get("kind").and_then(Value::as_str) == Some("input_request")
+                && b.get("in_reply_to").and_then(Value::as_str) == Some(id)
+        }) {
+            asked.push(Asked { path: e.path(), body });
+        }
+    }
+    let q = asked.into_iter().max_by(|a, b| a.s("created_at").cmp(b.s("created_at")))?;
+    if !names::is_valid_name(q.s("from")) {
+        return Some(q);
+    }
+    for folder in &FOLDERS[..2] {
+        let Ok(entries) = std::fs::read_dir(tree.root.join(q.s("from")).join(folder)) else { continue };
+        for e in entries.flatten() {
+            if !e.file_name().to_string_lossy().contains("__INPUT__") {
+                continue;
+            }
+            let answers = crate::read_handoff(&e.path()).is_some_and(|b| {
+                b.get("kind").and_then(Value::as_str) == Some("input")
+                    && b.get("in_reply_to").and_then(Value::as_str) == Some(id)
+                    && b.get("request_id").and_then(Value::as_str) == Some(q.s("request_id"))
+            });
+            if answers {
+                return None;
+            }
+        }
+    }
+    Some(q)
 }
 
 /// The handoffs whose file name contains `part` in every agent's inbox and `02_processed/`

@@ -469,9 +469,17 @@ fn answer_input(store: &Store, params: &Value) -> RpcResult<Option<(View, crate:
         )));
     };
     let events = store.ledger().events(task_id).map_err(RpcError::internal)?;
-    let Some(request) = baton_pipeline::asking::open_request(&events) else { return Ok(None) };
-    let given = crate::answer::give(&store.tree, &mut store.ledger(), task_id, &request, &input, &request.to)
-        .map_err(RpcError::internal)?;
+    let given = match baton_pipeline::asking::open_request(&events) {
+        Some(request) => crate::answer::give(&store.tree, &mut store.ledger(), task_id, &request, &input, &request.to)
+            .map_err(RpcError::internal)?
+            .map(|_| ()),
+        // An agent asked (`baton reply --status input_required`): the answer is an `input`
+        // into its inbox, as `baton answer` delivers it.
+        None if view.row.is_none() => {
+            crate::ask::answer(&store.tree, task_id, &input, None).map_err(RpcError::internal)?.map(|_| ())
+        }
+        None => return Ok(None),
+    };
     if let Err((_, why)) = given {
         return Err(RpcError::params(why));
     }

@@ -801,6 +801,13 @@ impl Store {
             row.as_ref().filter(|r| answer.is_none() && r.state == baton_ledger::TaskState::InputRequired).and_then(
                 |r| baton_pipeline::asking::open_request(&events).map(|q| crate::answer::request_json(&r.id, &q)),
             );
+        // An agent's question (`baton reply ID --status input_required`): between agents only the
+        // files record it, an input request in the reply agent's inbox.
+        let asking = asking.or_else(|| {
+            let to_agent = answer.is_none() && row.is_none() && t_str(&task, "to").is_some();
+            let inbox = self.tree.reply_inbox(&reply_agent).ok().filter(|_| to_agent)?;
+            crate::ask::open_question(&self.tree, id, &inbox).map(|q| q.body)
+        });
         Ok(Some(View { id: id.to_string(), task, row, answer, file, sent, asking, delivery: None }))
     }
 
@@ -865,7 +872,9 @@ impl Store {
         let (Some(file), Some(body)) = (view.file.clone(), view.task.clone()) else {
             return Err(not_cancelable("is already being worked on; it cannot be canceled now"));
         };
-        if state != "TASK_STATE_SUBMITTED" {
+        // A TASK its agent asked about waits in its inbox for the answer: cancelable as well.
+        let waits = state == "TASK_STATE_SUBMITTED" || (state == INPUT_REQUIRED && view.row.is_none());
+        if !waits {
             return Err(not_cancelable("is already being worked on; it cannot be canceled now"));
         }
         let task: TaskBody = serde_json::from_value(body).map_err(RpcError::internal)?;
