@@ -148,12 +148,16 @@ def fill(home, k):
                 json.dump(body, f)
 
 
-def start(baton, d, filed):
-    """A home in `d` (`init`, `filed` old RETURNs in each filled folder, a dashboard key) and
-    `serve --http` on a free port: (home, key, port, the serve process)."""
+def start(baton, d, filed, toml=""):
+    """A home in `d` (`init`, `toml` added to its baton.toml, `filed` old RETURNs in each filled
+    folder, a dashboard key) and `serve --http` on a free port: (home, key, port, the serve
+    process)."""
     import socket
     home = os.path.join(d, "home")
     subprocess.run([baton, "--home", home, "init"], check=True, capture_output=True)
+    if toml:
+        with open(os.path.join(home, "baton.toml"), "a") as f:
+            f.write("\n" + toml)
     fill(home, filed)
     key = subprocess.run([baton, "--home", home, "key", "rotate"], check=True, capture_output=True,
                          text=True).stdout.strip()
@@ -166,11 +170,11 @@ def start(baton, d, filed):
 
 
 @contextlib.contextmanager
-def serving(baton, filed=0, folder=None):
+def serving(baton, filed=0, folder=None, toml=""):
     """A fresh home (see `start`) with `serve --http` on it, its plugins loaded: (home, key,
     port) while the block runs; `serve` stopped and the home removed after."""
     with tempfile.TemporaryDirectory(dir=folder) as d:
-        home, key, port, serve = start(baton, d, filed)
+        home, key, port, serve = start(baton, d, filed, toml)
         try:
             time.sleep(3)  # plugins loaded
             yield home, key, port
