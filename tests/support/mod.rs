@@ -280,5 +280,10 @@ pub fn claude_code_does(inbox: &Path, what: ClaudeCode) {
         ClaudeCode::Clears => claude_code(&["--clear".as_ref(), i]).output(),
     }
     .expect("node runs (./x setup installs nodejs)");
-    assert!(out.status.success(), "Claude Code's side failed on {}: {}", inbox.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Claude Code's side failed on {}: {}",
+        inbox.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

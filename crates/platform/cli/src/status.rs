@@ -137,6 +137,8 @@ pub fn status(ctx: &Ctx, as_json: bool, limit: Option<usize>) -> Result<i32> {
     } else {
         r.print(ctx, cfg.handoffs.stale_after, limit);
     }
+    // The process ends here: a hundred thousand entries are not freed one by one first.
+    std::mem::forget(r);
     Ok(0)
 }
 

@@ -6,7 +6,9 @@
 //! Read-only by construction: this module opens files for reading and lists folders, and has
 //! no code that writes, moves or renames. `baton status`, `baton adopt` and the dashboard
 //! all show this one report, so they cannot disagree.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -232,7 +234,8 @@ pub struct Entry {
     pub agent: usize,
     pub place: Place,
     pub file: String,
-    pub read: Result<Seen, NotRead>,
+    /// Boxed: a hundred thousand entries move and sort as pointers, not as whole readings.
+    pub read: Result<Box<Seen>, NotRead>,
     /// Seconds since it was created (its body's time, else the file's mtime).
     pub age_secs: Option<i64>,
     /// The same name is in both `01_inbox/` and `02_processed/` (listed once, as in the inbox).
@@ -260,13 +263,15 @@ pub struct Report {
 pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64, cache: Option<&Path>) -> Report {
     let agents = agent_folders(root, Some(self_agent));
     let mut reader = Reader { now: baton_handoff::stamp::now(), max_bytes, entries: Vec::new() };
-    let mut kept = filed::Filed::open(cache, root);
+    let filed_dirs: Vec<PathBuf> = agents.iter().map(|a| a.path.join(PROCESSED)).collect();
+    let mut kept = filed::Filed::open(cache, root, &filed_dirs);
     for (ai, a) in agents.iter().enumerate() {
         let inbox: Vec<String> = reader.list(ai, &a.path.join(INBOX));
         let dir = a.path.join(PROCESSED);
         let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
-        if let Some(folder) = kept.unchanged(&dir, mtime) {
-            for it in &folder.items {
+        if let Some(mut folder) = kept.unchanged(&dir, mtime) {
+            reader.entries.reserve(folder.items.len());
+            for it in &mut folder.items {
                 reader.cached(ai, &dir, it, &inbox);
             }
             kept.keep(dir, folder, mtime, false);
@@ -274,15 +279,17 @@ pub fn scan(root: &Path, self_agent: &str, stale_after: Duration, max_bytes: u64
             let mut names: Vec<std::ffi::OsString> = list.flatten().map(|e| e.file_name()).collect();
             names.sort();
             let mut folder = filed::Folder::default();
+            // A name that is not UTF-8 is not kept: its folder is listed again at every look.
+            let all_kept = names.iter().all(|n| n.to_str().is_some());
             for name in names {
                 if let Some(it) = reader.filed(ai, &dir, &name, &inbox, &kept) {
                     folder.items.push(it);
                 }
             }
-            kept.keep(dir, folder, mtime, true);
+            kept.keep(dir, folder, mtime.filter(|_| all_kept), true);
         }
     }
-    kept.save();
+    kept.save(|i| reader.entries.get(i).and_then(|e| Some((e.file.clone(), e.read.as_ref().ok()?.clone()))));
     let mut report =
         Report { root: root.to_path_buf(), stale_after, agents, entries: reader.entries, ambiguous: BTreeMap::new() };
     report.find_ambiguous();
@@ -321,7 +328,8 @@ impl Reader {
     }
 
     /// Reads one entry of a filed folder (its last reading, when the file is as it was); the
-    /// item to keep for it. A folder inside is no handoff, and skipped.
+    /// item to keep for it (none for a name that is not UTF-8). A folder inside is no handoff,
+    /// and skipped.
     fn filed(
         &mut self,
         ai: usize,
@@ -330,48 +338,59 @@ impl Reader {
         inbox: &[String],
         kept: &filed::Filed,
     ) -> Option<filed::Item> {
-        use std::os::unix::ffi::OsStrExt;
         let path = dir.join(name);
-        let file = name.to_string_lossy().into_owned();
+        let utf8 = name.to_str();
         let meta = std::fs::symlink_metadata(&path);
         let (len, mtime) = meta
             .as_ref()
             .map_or((0, std::time::UNIX_EPOCH), |m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
         if meta.as_ref().is_ok_and(|m| m.is_dir()) {
-            return Some(kept.item(name.as_bytes(), len, mtime, None));
+            return utf8.map(|n| kept.item(n, len, mtime, None, None));
         }
+        let file = name.to_string_lossy().into_owned();
         let read = match meta {
-            Ok(m) if m.is_file() => match kept.reading(dir, name.as_bytes(), len, mtime) {
-                Some(seen) => Ok(seen.clone()),
+            Ok(m) if m.is_file() => match utf8.and_then(|n| kept.reading(dir, n, len, mtime)) {
+                Some(seen) => Ok(Box::new(seen.clone())),
                 None => self.read(&path, &file, &m),
             },
             Ok(m) => self.read(&path, &file, &m),
             Err(err) => Err(NotRead::Io(std::sync::Arc::new(err))),
         };
-        let item = kept.item(name.as_bytes(), len, mtime, read.as_ref().ok());
-        self.push_filed(ai, file, read, Some(mtime), inbox);
-        Some(item)
+        let created = read.as_ref().ok().and_then(|s| created_secs(s));
+        let item = utf8.map(|n| kept.item(n, len, mtime, read.as_deref().ok(), created));
+        self.push_filed(ai, file, read, Some(mtime), inbox, created);
+        item
     }
 
-    /// One entry of a filed folder that did not change since it was listed.
-    fn cached(&mut self, ai: usize, dir: &Path, it: &filed::Item, inbox: &[String]) {
-        let file = String::from_utf8_lossy(&it.name).into_owned();
-        match &it.seen {
-            Some(seen) => self.push_filed(ai, file, Ok(seen.clone()), Some(it.modified()), inbox),
+    /// One entry of a filed folder that did not change since it was listed: its name and
+    /// reading moved into the entry (lent, see [`filed::Item::lent`]).
+    fn cached(&mut self, ai: usize, dir: &Path, it: &mut filed::Item, inbox: &[String]) {
+        match it.seen.take() {
+            // The same name in the inbox: listed there, the reading stays in the item.
+            Some(seen) if inbox.binary_search(&it.name).is_ok() => {
+                self.also_filed(ai, &it.name);
+                it.seen = Some(seen);
+            }
+            Some(seen) => {
+                it.lent = Some(self.entries.len());
+                let file = std::mem::take(&mut it.name);
+                self.push_at(ai, Place::Processed, file, Ok(seen), Some(it.modified()), it.created);
+            }
             None => {
-                let path = dir.join(it.name());
+                let path = dir.join(&it.name);
                 let (read, mtime) = match std::fs::symlink_metadata(&path) {
                     Ok(m) if m.is_dir() => return,
-                    Ok(m) => (self.read(&path, &file, &m), m.modified().ok()),
+                    Ok(m) => (self.read(&path, &it.name, &m), m.modified().ok()),
                     Err(err) => (Err(NotRead::Io(std::sync::Arc::new(err))), None),
                 };
-                self.push_filed(ai, file, read, mtime, inbox);
+                let created = read.as_ref().ok().and_then(|s| created_secs(s));
+                self.push_filed(ai, it.name.clone(), read, mtime, inbox, created);
             }
         }
     }
 
     /// A file's reading, or why it is not read: links are never followed.
-    fn read(&self, path: &Path, file: &str, m: &std::fs::Metadata) -> Result<Seen, NotRead> {
+    fn read(&self, path: &Path, file: &str, m: &std::fs::Metadata) -> Result<Box<Seen>, NotRead> {
         if m.file_type().is_symlink() {
             Err(NotRead::Symlink)
         } else if !m.is_file() {
@@ -386,17 +405,23 @@ impl Reader {
         &mut self,
         ai: usize,
         file: String,
-        read: Result<Seen, NotRead>,
+        read: Result<Box<Seen>, NotRead>,
         mtime: Option<std::time::SystemTime>,
         inbox: &[String],
+        created: Option<i64>,
     ) {
         if inbox.binary_search(&file).is_ok() {
-            if let Some(prev) = self.entries.iter_mut().rev().find(|x| x.agent == ai && x.file == file) {
-                prev.also_in_processed = true;
-            }
-            return;
+            self.also_filed(ai, &file);
+        } else {
+            self.push_at(ai, Place::Processed, file, read, mtime, created);
         }
-        self.push(ai, Place::Processed, file, read, mtime);
+    }
+
+    /// Marks agent `ai`'s inbox entry `file`: the same name is filed too.
+    fn also_filed(&mut self, ai: usize, file: &str) {
+        if let Some(prev) = self.entries.iter_mut().rev().find(|x| x.agent == ai && x.file == file) {
+            prev.also_in_processed = true;
+        }
     }
 
     fn push(
@@ -404,17 +429,26 @@ impl Reader {
         ai: usize,
         place: Place,
         file: String,
-        read: Result<Seen, NotRead>,
+        read: Result<Box<Seen>, NotRead>,
         mtime: Option<std::time::SystemTime>,
     ) {
-        let mtime_age = mtime.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
-        let age_secs = read
-            .as_ref()
-            .ok()
-            .and_then(|s| s.created_at.as_deref())
-            .and_then(baton_handoff::stamp::parse_rfc3339)
-            .map(|t| (self.now - t).whole_seconds())
-            .or(mtime_age);
+        let created = read.as_ref().ok().and_then(|s| created_secs(s));
+        self.push_at(ai, place, file, read, mtime, created);
+    }
+
+    /// An entry; its age from `created` (its body's time, seconds since the epoch), else
+    /// from the file's mtime.
+    fn push_at(
+        &mut self,
+        ai: usize,
+        place: Place,
+        file: String,
+        read: Result<Box<Seen>, NotRead>,
+        mtime: Option<std::time::SystemTime>,
+        created: Option<i64>,
+    ) {
+        let mtime_age = || mtime.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
+        let age_secs = created.map(|t| self.now.unix_timestamp() - t).or_else(mtime_age);
         self.entries.push(Entry {
             agent: ai,
             place,
@@ -428,7 +462,12 @@ impl Reader {
     }
 }
 
-fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, NotRead> {
+/// A reading's `created_at`, as seconds since the epoch.
+fn created_secs(s: &Seen) -> Option<i64> {
+    s.created_at.as_deref().and_then(baton_handoff::stamp::parse_rfc3339).map(|t| t.unix_timestamp())
+}
+
+fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Box<Seen>, NotRead> {
     if let Some(reason) = dialect::unreadable_by_name(file) {
         return Err(dialect::Unreadable::Name(reason).into());
     }
@@ -438,7 +477,7 @@ fn read_one(path: &Path, file: &str, len: u64, max_bytes: u64) -> Result<Seen, N
     }
     let cap = if markdown { MARKDOWN_BYTES.min(len) } else { len };
     let bytes = read_prefix(path, cap).map_err(|e| NotRead::Io(e.into()))?;
-    Ok(dialect::read(file, &bytes)?)
+    Ok(Box::new(dialect::read(file, &bytes)?))
 }
 
 fn read_prefix(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
@@ -451,7 +490,7 @@ fn read_prefix(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
 
 impl Report {
     fn seen(&self, i: usize) -> Option<&Seen> {
-        self.entries[i].read.as_ref().ok()
+        self.entries[i].read.as_deref().ok()
     }
 
     /// The agent an entry is addressed to: its body's recipient, else the folder it is in
@@ -467,13 +506,18 @@ impl Report {
         let folders: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         let mut amb = BTreeMap::new();
         // Each name is matched once: a hundred thousand filed handoffs name a few agents.
-        let mut looked: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut looked: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        let mut last: [&str; 2] = ["", ""];
         for e in &self.entries {
             let Ok(s) = &e.read else { continue };
-            for name in [&s.from, &s.to].into_iter().flatten() {
-                if !looked.insert(name.as_str()) {
+            for (k, name) in [&s.from, &s.to].into_iter().enumerate() {
+                let Some(name) = name else { continue };
+                // Neighbours in a folder name the same agents: compared before hashed.
+                if last[k] == name.as_str() || !looked.insert(name.as_str()) {
+                    last[k] = name.as_str();
                     continue;
                 }
+                last[k] = name.as_str();
                 if let Match::Ambiguous(found) = dialect::match_folder(name, &folders) {
                     let rels: Vec<String> = self
                         .agents
@@ -496,18 +540,18 @@ impl Report {
             (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Task)).collect();
         let returns: Vec<usize> =
             (0..self.entries.len()).filter(|&i| self.seen(i).is_some_and(|s| s.kind == Kind::Return)).collect();
-        let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-        for &t in &tasks {
-            if let Some(id) = self.seen(t).and_then(|s| s.id.as_deref()) {
-                by_id.entry(id).or_default().push(t);
-            }
-        }
-        let mut by_file: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if self.seen(i).is_none_or(|s| s.kind == Kind::Task) {
-                by_file.entry(e.file.as_str()).or_default().push(i);
-            }
-        }
+        let by_id = Keyed::of(tasks.iter().filter_map(|&t| Some((self.seen(t)?.id.as_deref()?, t))), tasks.len());
+        // By file name: only when a RETURN names its TASK's file (most name its id).
+        let by_file = if returns.iter().any(|&r| self.seen(r).is_some_and(|s| s.answers_file.is_some())) {
+            Keyed::of(
+                (0..self.entries.len())
+                    .filter(|&i| self.seen(i).is_none_or(|s| s.kind == Kind::Task))
+                    .map(|i| (self.entries[i].file.as_str(), i)),
+                self.entries.len(),
+            )
+        } else {
+            Keyed::default()
+        };
         let mut links: Vec<(usize, usize, &'static str)> = Vec::new();
         for &r in &returns {
             let Some(s) = self.seen(r) else { continue };
@@ -526,11 +570,11 @@ impl Report {
                     .collect();
                 (mine.len() == 1).then(|| mine[0])
             };
-            if let Some(t) = s.in_reply_to.as_deref().and_then(|id| by_id.get(id)).and_then(|c| pick(c)) {
+            if let Some(t) = s.in_reply_to.as_deref().and_then(|id| by_id.get(id)).and_then(|c| pick(&c)) {
                 links.push((r, t, "id"));
                 continue;
             }
-            if let Some(t) = s.answers_file.as_deref().and_then(|f| by_file.get(f)).and_then(|c| pick(c)) {
+            if let Some(t) = s.answers_file.as_deref().and_then(|f| by_file.get(f)).and_then(|c| pick(&c)) {
                 links.push((r, t, "file"));
                 continue;
             }
@@ -746,13 +790,21 @@ impl Report {
                 }
             );
         }
-        let mut listed: Vec<usize> = (0..self.entries.len()).filter(|&i| self.state(i) != "read").collect();
         // What needs a look first, then the rest; newest first in each; an unknown age last.
-        let settled = |i: usize| matches!(self.state(i), "taken" | "answered");
-        listed.sort_by_key(|&i| (settled(i), self.entries[i].age_secs.unwrap_or(i64::MAX)));
+        let mut listed: Vec<(bool, i64, usize)> = (0..self.entries.len())
+            .filter_map(|i| match self.state(i) {
+                "read" => None,
+                st => Some((matches!(st, "taken" | "answered"), self.entries[i].age_secs.unwrap_or(i64::MAX), i)),
+            })
+            .collect();
         let more = limit.map_or(0, |n| listed.len().saturating_sub(n));
-        listed.truncate(listed.len() - more);
-        for &i in &listed {
+        let shown = listed.len() - more;
+        if more > 0 && shown > 0 {
+            listed.select_nth_unstable(shown - 1);
+        }
+        listed.truncate(shown);
+        listed.sort_unstable();
+        for &(_, _, i) in &listed {
             self.item_text(&mut s, i, esc);
         }
         if more > 0 {
@@ -798,6 +850,35 @@ impl Report {
                     link
                 );
             }
+        }
+    }
+}
+
+/// Entries by a key (an id, a file name): the first entry of each key and how many share it,
+/// so a hundred thousand keys cost no list each. Fx, not SipHash: local names, hashed at every
+/// look.
+#[derive(Default)]
+struct Keyed<'a> {
+    first: FxHashMap<&'a str, (usize, usize)>,
+    all: Vec<(&'a str, usize)>,
+}
+
+impl<'a> Keyed<'a> {
+    fn of(pairs: impl Iterator<Item = (&'a str, usize)>, n: usize) -> Keyed<'a> {
+        let mut first: FxHashMap<&str, (usize, usize)> = FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut all = Vec::with_capacity(n);
+        for (k, i) in pairs {
+            first.entry(k).and_modify(|c| c.1 += 1).or_insert((i, 1));
+            all.push((k, i));
+        }
+        Keyed { first, all }
+    }
+
+    /// Every entry of `key`, in entry order.
+    fn get(&self, key: &str) -> Option<Vec<usize>> {
+        match *self.first.get(key)? {
+            (i, 1) => Some(vec![i]),
+            _ => Some(self.all.iter().filter(|(k, _)| *k == key).map(|(_, i)| *i).collect()),
         }
     }
 }
