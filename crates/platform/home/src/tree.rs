@@ -8,7 +8,8 @@
 //! all show this one report, so they cannot disagree.
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
+/// A map hashed with Fx, not SipHash: local names, hashed at every look.
+type FxHashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -320,7 +321,8 @@ impl Reader {
                 Ok(m) => self.read(&path, &file, m),
                 Err(err) => Err(NotRead::Io(err.clone())),
             };
-            self.push(ai, Place::Inbox, file.clone(), read, meta.ok().and_then(|m| m.modified().ok()));
+            let created = read.as_ref().ok().and_then(|s| created_secs(s));
+            self.push_at(ai, Place::Inbox, file.clone(), read, meta.ok().and_then(|m| m.modified().ok()), created);
             out.push(file);
         }
         out.sort();
@@ -424,18 +426,6 @@ impl Reader {
         }
     }
 
-    fn push(
-        &mut self,
-        ai: usize,
-        place: Place,
-        file: String,
-        read: Result<Box<Seen>, NotRead>,
-        mtime: Option<std::time::SystemTime>,
-    ) {
-        let created = read.as_ref().ok().and_then(|s| created_secs(s));
-        self.push_at(ai, place, file, read, mtime, created);
-    }
-
     /// An entry; its age from `created` (its body's time, seconds since the epoch), else
     /// from the file's mtime.
     fn push_at(
@@ -506,7 +496,7 @@ impl Report {
         let folders: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         let mut amb = BTreeMap::new();
         // Each name is matched once: a hundred thousand filed handoffs name a few agents.
-        let mut looked: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        let mut looked: std::collections::HashSet<&str, rustc_hash::FxBuildHasher> = Default::default();
         let mut last: [&str; 2] = ["", ""];
         for e in &self.entries {
             let Ok(s) = &e.read else { continue };
