@@ -350,6 +350,10 @@ fn get_task_answers_for_handoffs_sent_without_a2a() {
     let done = client(&h, &s, &key, &["wait", &id, "30"]);
     assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done}");
     assert_eq!(done["metadata"]["baton"]["from"], "Cli-Agent");
+    // Its keys in A2A's JSON spelling, as the TCK checks (DM-SERIAL-001): no snake_case.
+    let meta = done["metadata"]["baton"].as_object().unwrap();
+    assert!(meta.contains_key("createdAt") && meta.contains_key("ledgerState"), "{done}");
+    assert!(!meta.keys().any(|k| k.contains('_')), "{done}");
 }
 
 /// Issue 79, what the A2A TCK checks beyond features: `/a2a/` answers as `/a2a` does; proto

@@ -249,17 +249,26 @@ impl View {
         {
             task["history"] = json!([self.message(t, &context)]);
         }
+        // Keys in A2A's JSON spelling (lowerCamelCase, as the conformance kit checks even in
+        // metadata), from the TASK's own.
         let mut meta = Map::new();
-        for k in ["title", "from", "to", "plugin", "action", "created_at"] {
+        for (k, key) in [
+            ("title", "title"),
+            ("from", "from"),
+            ("to", "to"),
+            ("plugin", "plugin"),
+            ("action", "action"),
+            ("created_at", "createdAt"),
+        ] {
             if let Some(v) = t_str(&self.task, k) {
-                meta.insert(k.into(), json!(v));
+                meta.insert(key.into(), json!(v));
             }
         }
         if let Some(r) = &self.row {
             // Answered while the ledger has yet to record it (it says `claimed` a moment
             // longer): the answer is the state, and a stale one is not said beside it.
             if self.answer.is_none() || !r.state.is_in_flight() {
-                meta.insert("ledger_state".into(), json!(r.state.as_str()));
+                meta.insert("ledgerState".into(), json!(r.state.as_str()));
             }
             meta.insert("attempts".into(), json!(r.attempts));
         }
