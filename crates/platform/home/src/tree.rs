@@ -7,9 +7,6 @@
 //! no code that writes, moves or renames. `baton status`, `baton adopt` and the dashboard
 //! all show this one report, so they cannot disagree.
 use std::collections::BTreeMap;
-
-/// A map hashed with Fx, not SipHash: local names, hashed at every look.
-type FxHashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +16,9 @@ use serde_json::{Value, json};
 use baton_handoff::dialect::{self, Kind, Match, Seen, fold_agent, fold_title};
 
 mod filed;
+
+/// A map hashed with Fx, not SipHash: local names, hashed at every look.
+type FxHashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// Where new work lands in an agent's folder.
 pub const INBOX: &str = "01_inbox";
@@ -321,8 +321,7 @@ impl Reader {
                 Ok(m) => self.read(&path, &file, m),
                 Err(err) => Err(NotRead::Io(err.clone())),
             };
-            let created = read.as_ref().ok().and_then(|s| created_secs(s));
-            self.push_at(ai, Place::Inbox, file.clone(), read, meta.ok().and_then(|m| m.modified().ok()), created);
+            self.push_at(ai, Place::Inbox, file.clone(), read, meta.ok().and_then(|m| m.modified().ok()), None);
             out.push(file);
         }
         out.sort();
@@ -385,8 +384,7 @@ impl Reader {
                     Ok(m) => (self.read(&path, &it.name, &m), m.modified().ok()),
                     Err(err) => (Err(NotRead::Io(std::sync::Arc::new(err))), None),
                 };
-                let created = read.as_ref().ok().and_then(|s| created_secs(s));
-                self.push_filed(ai, it.name.clone(), read, mtime, inbox, created);
+                self.push_filed(ai, it.name.clone(), read, mtime, inbox, None);
             }
         }
     }
@@ -426,8 +424,8 @@ impl Reader {
         }
     }
 
-    /// An entry; its age from `created` (its body's time, seconds since the epoch), else
-    /// from the file's mtime.
+    /// An entry; its age from `created` (its body's time, seconds since the epoch: kept in the
+    /// cache, else read from `read`), else from the file's mtime.
     fn push_at(
         &mut self,
         ai: usize,
@@ -437,6 +435,7 @@ impl Reader {
         mtime: Option<std::time::SystemTime>,
         created: Option<i64>,
     ) {
+        let created = created.or_else(|| read.as_deref().ok().and_then(created_secs));
         let mtime_age = || mtime.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs() as i64);
         let age_secs = created.map(|t| self.now.unix_timestamp() - t).or_else(mtime_age);
         self.entries.push(Entry {
