@@ -136,7 +136,13 @@ class Soak:
                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "node.log"), "ab"))
 
     def start_serve(self):
-        self.serve = subprocess.Popen(self.cmd("serve", "--http", f"127.0.0.1:{self.port}", "--log-format", "json"),
+        cmd = self.cmd("serve", "--http", f"127.0.0.1:{self.port}", "--log-format", "json")
+        # SOAK_SERVE_WRAP (e.g. "heaptrack -o /var/tmp/ht"): a profiler around `serve` alone,
+        # which then runs `baton-host` directly (the front's exec would leave the profiler behind).
+        if os.environ.get("SOAK_SERVE_WRAP"):
+            host = self.baton + "-host"
+            cmd = cmd[:4] + os.environ["SOAK_SERVE_WRAP"].split() + [host] + cmd[5:]
+        self.serve = subprocess.Popen(cmd,
                                       env=self.env(), stdout=subprocess.DEVNULL, stderr=self.log)
         self.serve_started = time.time()
 
@@ -359,6 +365,9 @@ class Soak:
             "client_errors": {k: {"count": len(v), "first": v[:5]} for k, v in self.client_errors.items()},
             "node_messages": int(open(self.node_count).read() or 0) if os.path.exists(self.node_count) else 0,
             "drain_exit": drained.returncode,
+            # Every sample (seconds since the start, seconds since that incarnation of serve
+            # started, RSS in KiB, open files): whether RSS grows with a serve's age or levels off.
+            "samples": [[round(t - began), round(t - st), rss, fds] for t, st, rss, fds in self.samples],
         }
         ok = (report["missing_count"] == 0 and report["doubled_count"] == 0 and integrity == "ok"
               and within(base and base[2], end_sample and end_sample[2]) and within(base and base[3], end_sample and end_sample[3])
