@@ -8,7 +8,10 @@
 //! waits `RACY` after writing the tree so that the rounds measured are the steady state, and
 //! prints what each reading read again and kept.
 //!
-//! `CARGO_TARGET_DIR=target-rel cargo run --release -p baton-mailbox --example agentmail_bench -- 10000 7`
+//! `CARGO_TARGET_DIR=target-rel cargo run --release -p baton-mailbox --example agentmail_bench -- 10000 7 [DIR]`
+//!
+//! With `DIR`, the tree is written there once and kept: a later run with the same `DIR` reads it
+//! as it is (for a profiler that should see only the readings).
 #![allow(clippy::disallowed_methods)] // benchmarks make their trees with `create_dir_all` (clippy.toml)
 use std::path::Path;
 use std::time::Instant;
@@ -32,8 +35,11 @@ fn cpu_ms() -> f64 {
 fn main() {
     let messages: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let d = tempfile::tempdir().unwrap();
-    let project = d.path().join("projects/src-app");
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = std::env::args().nth(3).map(std::path::PathBuf::from);
+    let root = kept.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let project = root.join("projects/src-app");
+    let reuse = kept.is_some() && project.join("messages").is_dir();
     let agents: Vec<String> = (0..20).map(|i| format!("Agent{i:02}")).collect();
     for a in &agents {
         write(
@@ -42,7 +48,7 @@ fn main() {
         );
     }
     let mut files = 0;
-    for id in 1..=messages {
+    for id in (1..=messages).filter(|_| !reuse) {
         let from = &agents[id % 20];
         let to: Vec<&String> = (1..=4).map(|k| &agents[(id + k) % 20]).collect();
         let month = 1 + id % 12;
@@ -63,7 +69,10 @@ fn main() {
         }
         files += 6;
     }
-    let s = MailboxSettings::new(Kind::AgentMail, d.path());
+    if reuse {
+        files = messages * 6;
+    }
+    let s = MailboxSettings::new(Kind::AgentMail, &root);
     // Files older than the racy window, as an archive's files are when nothing is writing.
     std::thread::sleep(std::time::Duration::from_nanos(baton_mailbox::index::RACY as u64 + 500_000_000));
     let state = tempfile::tempdir().unwrap();
@@ -81,13 +90,13 @@ fn main() {
         );
     };
     let (t, c) = (Instant::now(), cpu_ms());
-    let m = baton_mailbox::report::read_one("mail", &s, d.path());
+    let m = baton_mailbox::report::read_one("mail", &s, &root);
     show("no index", &m, t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
     drop(m);
     let (mut unchanged, mut unchanged_cpu) = (Vec::new(), Vec::new());
     for round in 0..=rounds {
         let (t, c) = (Instant::now(), cpu_ms());
-        let m = baton_mailbox::report::read_one_indexed("mail", &s, d.path(), Some(state.path()));
+        let m = baton_mailbox::report::read_one_indexed("mail", &s, &root, Some(state.path()));
         let (ms, cpu) = (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c);
         show(if round == 0 { "first, making the index" } else { "unchanged" }, &m, ms, cpu);
         if round > 0 {

@@ -10,7 +10,7 @@
 //! kept in the mailbox's index beside the state ([`crate::index`]), so an archive that did not
 //! change is answered from folder and file stamps alone. A name in a message's `from`, `to`,
 //! `cc` or `bcc` with no folder under `agents/` is named in `not_read[]`, never dropped unsaid.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::index::Index;
-use crate::model::{Agent, Item};
+use crate::model::{Agent, Item, Text};
 use crate::notread::{NotRead, silent_dir};
 use crate::settings::Kind;
 use crate::skip::{self, Skipped};
@@ -82,12 +82,13 @@ fn not_project(path: PathBuf) -> NotRead {
 }
 
 /// What the index keeps of a file of the archive: a message, why it is none, or an agent's
-/// profile (`None`: not a JSON object).
+/// profile as JSON text (the index is postcard, which keeps no untyped JSON; `None`: not a JSON
+/// object).
 #[derive(Clone, Serialize, Deserialize)]
 pub enum Got {
     Message(crate::index::Shared<Msg>),
     NotMessage(String),
-    Profile(Option<Value>),
+    Profile(Option<String>),
 }
 
 /// What a message's front matter and body say, as much as is shown of it.
@@ -95,24 +96,24 @@ pub enum Got {
 pub struct Msg {
     id: String,
     /// `from` as written (a name, or a number), and the names it gives.
-    from: Option<String>,
+    from: Option<Text>,
     from_names: Vec<String>,
     to: Vec<String>,
     cc: Vec<String>,
     bcc: Vec<String>,
-    subject: Option<String>,
-    thread_id: Option<String>,
-    importance: Option<String>,
+    subject: Option<Text>,
+    thread_id: Option<Text>,
+    importance: Option<Text>,
     ack_required: bool,
     /// `created_ts` or `created`, read (ns since the epoch, UTC).
     created_ns: Option<i128>,
-    body: String,
+    body: Text,
 }
 
 impl Msg {
     fn of(f: &Map<String, Value>, body: &str) -> Msg {
-        let str_of = |k: &str| {
-            f.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())))
+        let str_of = |k: &str| -> Option<Text> {
+            f.get(k).and_then(|v| v.as_str().map(Text::from).or_else(|| v.as_i64().map(|n| n.to_string().into())))
         };
         let created = ["created_ts", "created"]
             .iter()
@@ -131,7 +132,7 @@ impl Msg {
                 .get("ack_required")
                 .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true")),
             created_ns: created.map(OffsetDateTime::unix_timestamp_nanos),
-            body: body.trim().to_string(),
+            body: body.trim().into(),
         }
     }
 }
@@ -145,20 +146,34 @@ struct Copy {
     msg: crate::index::Shared<Msg>,
 }
 
-/// An agent's copy of a message: where it is, and what it says when it was read (a copy named
-/// by the `id` of a canonical message read already is not read again).
+/// An agent's copy of a message: the agent (its place among the project's agents), where the
+/// copy is, and what it says when it was read (a copy named by the `id` of a canonical message
+/// read already is not read again).
 struct Placed {
+    agent: usize,
     path: PathBuf,
-    own: Option<Copy>,
+    own: Option<crate::index::Shared<Msg>>,
 }
 
-/// Every copy of each message of a project, by `id`: canonical, and per agent in its inbox and
-/// outbox.
+/// Every copy of each message of a project, by `id`: canonical, and the agents' inbox and outbox
+/// copies, the first of each agent (a message has a few: a list is cheaper than a map, and an
+/// archive of 10,000 messages has 50,000 copies).
 #[derive(Default)]
 struct Message {
     canonical: Option<Copy>,
-    inbox: BTreeMap<String, Placed>,
-    outbox: BTreeMap<String, Placed>,
+    inbox: Vec<Placed>,
+    outbox: Vec<Placed>,
+}
+
+impl Message {
+    /// What the message says (its canonical copy's reading, else the first copy read) and where
+    /// that copy is.
+    fn first(&self) -> Option<(&crate::index::Shared<Msg>, &Path)> {
+        if let Some(c) = &self.canonical {
+            return Some((&c.msg, &c.path));
+        }
+        self.inbox.iter().chain(&self.outbox).find_map(|p| Some((p.own.as_ref()?, p.path.as_path())))
+    }
 }
 
 /// The message `id` a copy's file name carries: `<id>.md`, or `<ISO>__<subject>__<id>.md`.
@@ -200,11 +215,11 @@ fn md_files(
 
 /// A copy's front matter and body, from the index when the file did not change; `Err` says why
 /// it is no message.
-fn read_copy(ix: &mut Ix, path: &Path) -> Result<Copy, String> {
-    match ix.read(path, |p| got_copy(p).unwrap_or_else(Got::NotMessage)) {
-        Got::Message(msg) => Ok(Copy { path: path.to_path_buf(), msg }),
-        Got::NotMessage(why) => Err(why),
-        Got::Profile(_) => Err("not a message file of the archive".into()),
+fn read_copy(ix: &mut Ix, path: PathBuf) -> Result<Copy, (PathBuf, String)> {
+    match ix.read(&path, |p| got_copy(p).unwrap_or_else(Got::NotMessage)) {
+        Got::Message(msg) => Ok(Copy { path, msg }),
+        Got::NotMessage(why) => Err((path, why)),
+        Got::Profile(_) => Err((path, "not a message file of the archive".into())),
     }
 }
 
@@ -244,12 +259,12 @@ fn read_project(ix: &mut Ix, mailbox: &str, prefix: &str, dir: &Path, not_read: 
     let (mut files, mut other) = (Vec::new(), Vec::new());
     md_files(ix, &dir.join("messages"), 0, &["threads"], &mut files, &mut other);
     for f in files {
-        match read_copy(ix, &f) {
+        match read_copy(ix, f) {
             Ok(c) => {
                 let id = c.msg.id.clone();
                 messages.entry(id).or_default().canonical = Some(c);
             }
-            Err(why) => not_read.push(NotRead { path: f, reason: format!("not a message: {why}"), fix: None }),
+            Err((f, why)) => not_read.push(NotRead { path: f, reason: format!("not a message: {why}"), fix: None }),
         }
     }
     for p in other {
@@ -260,8 +275,9 @@ fn read_project(ix: &mut Ix, mailbox: &str, prefix: &str, dir: &Path, not_read: 
         };
         not_read.push(NotRead { path: p, reason: reason.into(), fix: None });
     }
-    // Canonical copies first: an agent's copy of one of them need not be read again.
-    let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
+    // Canonical copies first: an agent's copy of one of them need not be read again. The agents
+    // in the listing's order (by name), so a name is found by a binary search.
+    let (mut agents, mut names) = (Vec::new(), Vec::new());
     let agents_dir = dir.join("agents");
     for (name, is_dir) in ix.list(&agents_dir).iter() {
         if !is_dir || name.starts_with('.') {
@@ -281,25 +297,29 @@ fn read_project(ix: &mut Ix, mailbox: &str, prefix: &str, dir: &Path, not_read: 
             profile: None,
             seen: None,
         };
-        read_agent_files(ix, &mut a, name, &path, &mut messages, not_read);
-        agents.insert(name.clone(), a);
+        read_agent_files(ix, &mut a, agents.len(), &path, &mut messages, not_read);
+        agents.push(a);
+        names.push(name.clone());
     }
     project_leftovers(ix, dir, not_read);
+    // Placed in the order of their dates, so that each agent's items come out (nearly) sorted
+    // and sorting them costs a pass (an item is large to move).
+    let mut messages: Vec<(String, Message)> = messages.into_iter().collect();
+    messages.sort_by_cached_key(|(id, m)| (m.first().and_then(|(f, _)| f.created_ns), id.clone()));
     let mut unlisted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, m) in &messages {
-        for name in place(prefix, id, m, &mut agents) {
-            unlisted.entry(name).or_default().push(message_id(prefix, id));
+    for (id, m) in messages {
+        for name in place(prefix, &id, m, &names, &mut agents) {
+            unlisted.entry(name).or_default().push(message_id(prefix, &id));
         }
     }
     for (name, mut ids) in unlisted {
         ids.sort();
         not_read.push(no_folder(&agents_dir, &name, &ids));
     }
-    let mut out: Vec<Agent> = agents.into_values().collect();
-    for a in &mut out {
+    for a in &mut agents {
         a.items.sort_by(|x, y| (x.created_at, &x.file).cmp(&(y.created_at, &y.file)));
     }
-    out
+    agents
 }
 
 /// A name its messages give (`from`, `to`, `cc`, `bcc`) with no folder under `agents/`: its
@@ -337,11 +357,12 @@ fn project_leftovers(ix: &mut Ix, dir: &Path, not_read: &mut Vec<NotRead>) {
 fn read_agent_files(
     ix: &mut Ix,
     a: &mut Agent,
-    name: &str,
+    agent: usize,
     path: &Path,
     messages: &mut HashMap<String, Message>,
     not_read: &mut Vec<NotRead>,
 ) {
+    let mut placed_here = 0;
     for (sub, outbox) in [("inbox", false), ("outbox", true)] {
         let (mut files, mut other) = (Vec::new(), Vec::new());
         md_files(ix, &path.join(sub), 0, &[], &mut files, &mut other);
@@ -349,27 +370,35 @@ fn read_agent_files(
             // A copy named by the id of a canonical message read already is not read again.
             let known = file_id(&f).and_then(|id| messages.get_mut(id)).filter(|m| m.canonical.is_some());
             let (m, placed) = match known {
-                Some(m) => (m, Placed { path: f, own: None }),
-                None => match read_copy(ix, &f) {
-                    Ok(c) => (messages.entry(c.msg.id.clone()).or_default(), Placed { path: f, own: Some(c) }),
-                    Err(why) => {
+                Some(m) => (m, Placed { agent, path: f, own: None }),
+                None => match read_copy(ix, f) {
+                    Ok(c) => {
+                        let m = messages.entry(c.msg.id.clone()).or_default();
+                        (m, Placed { agent, path: c.path, own: Some(c.msg) })
+                    }
+                    Err((f, why)) => {
                         a.not_messages.push(Skipped { file: rel(path, &f), reason: why });
                         continue;
                     }
                 },
             };
             let copies = if outbox { &mut m.outbox } else { &mut m.inbox };
-            copies.entry(name.to_string()).or_insert(placed);
+            if !copies.iter().any(|p| p.agent == agent) {
+                copies.push(placed);
+                placed_here += 1;
+            }
         }
         for p in other {
             a.not_messages
                 .push(Skipped { file: rel(path, &p), reason: "not a message file (.md) of the archive".into() });
         }
     }
+    // Each copy is an item of this agent: room for them at once (an item is large to move).
+    a.items.reserve_exact(placed_here);
     let entries = ix.list(path);
     if entries.iter().any(|(n, d)| n == "profile.json" && !d) {
         match ix.read(&path.join("profile.json"), read_profile) {
-            Got::Profile(Some(p)) => a.profile = Some(p),
+            Got::Profile(Some(p)) if let Ok(p) = serde_json::from_str(&p) => a.profile = Some(p),
             _ => a.not_messages.push(Skipped { file: "profile.json".into(), reason: "not a JSON object".into() }),
         }
     }
@@ -389,7 +418,8 @@ fn read_profile(path: &Path) -> Got {
     match std::fs::read(path).map(|b| serde_json::from_slice::<Value>(&b)) {
         Ok(Ok(Value::Object(p))) => {
             let keep = ["name", "program", "model", "task_description", "inception_ts", "last_active_ts"];
-            Got::Profile(Some(Value::Object(p.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect())))
+            let kept: Map<String, Value> = p.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect();
+            Got::Profile(Some(Value::Object(kept).to_string()))
         }
         _ => Got::Profile(None),
     }
@@ -417,45 +447,48 @@ pub fn message_id(prefix: &str, id: &str) -> String {
     format!("am-{}", hex::encode(&h.finalize()[..10]))
 }
 
-fn first_read(copies: &BTreeMap<String, Placed>) -> Option<&Copy> {
-    copies.values().find_map(|p| p.own.as_ref())
-}
-
-/// Lists message `id` in each of its recipients' agents (`open`) and its sender's (`sent`).
-/// Returns the names it gives that have no agent here.
-fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agent>) -> Vec<String> {
-    let Some(first) = m.canonical.as_ref().or_else(|| first_read(&m.inbox)).or_else(|| first_read(&m.outbox)) else {
+/// Lists message `id` in each of its recipients' agents (`open`) and its sender's (`sent`),
+/// moving each agent's copy's path into its item. `names` are the agents' folder names, sorted,
+/// in the order of `agents`. Returns the names it gives that have no agent here.
+fn place(prefix: &str, id: &str, mut m: Message, names: &[String], agents: &mut [Agent]) -> Vec<String> {
+    let Some((first, first_path)) = m.first().map(|(f, p)| (f.clone(), p.to_path_buf())) else {
         return Vec::new();
     };
     let mut unlisted = Vec::new();
-    let f = &first.msg;
-    let mut to: BTreeSet<&str> = f.to.iter().chain(&f.cc).chain(&f.bcc).map(String::as_str).collect();
-    to.extend(m.inbox.keys().map(String::as_str));
-    let mut from: BTreeSet<&str> = f.from_names.iter().map(String::as_str).collect();
-    from.extend(m.outbox.keys().map(String::as_str));
-    let item_id = message_id(prefix, id);
+    let f = &first;
+    let item_id: Text = message_id(prefix, id).into();
     let date = f.created_ns.and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok());
-    let to_joined = f.to.join(", ");
-    for (names, state, copies) in [(&to, "open", &m.inbox), (&from, "sent", &m.outbox)] {
-        for name in names {
-            let Some(a) = agents.get_mut(*name) else {
-                if !unlisted.iter().any(|u| u == name) {
-                    unlisted.push(name.to_string());
-                }
-                continue;
+    let to_joined: Text = f.to.join(", ").into();
+    let (inbox, outbox) = (std::mem::take(&mut m.inbox), std::mem::take(&mut m.outbox));
+    let recipients = f.to.iter().chain(&f.cc).chain(&f.bcc);
+    for (state, copies, named) in
+        [("open", inbox, recipients.collect::<Vec<_>>()), ("sent", outbox, f.from_names.iter().collect::<Vec<_>>())]
+    {
+        // Each agent once: those with a copy (with it), then those only the front matter names.
+        let mut places: Vec<(usize, Option<Placed>)> = Vec::with_capacity(copies.len() + 1);
+        places.extend(copies.into_iter().map(|p| (p.agent, Some(p))));
+        for name in named {
+            match names.binary_search(name) {
+                Ok(i) if !places.iter().any(|(a, _)| *a == i) => places.push((i, None)),
+                Ok(_) => {}
+                Err(_) if !unlisted.contains(name) => unlisted.push(name.clone()),
+                Err(_) => {}
+            }
+        }
+        for (agent, placed) in places {
+            let (path, own) = match placed {
+                Some(p) => (p.path, p.own),
+                None => (first_path.clone(), None),
             };
-            let placed = copies.get(*name);
-            let copy = placed.and_then(|p| p.own.as_ref()).unwrap_or(first);
-            let path = placed.map_or(&first.path, |p| &p.path);
+            let body = own.as_ref().map_or(&f.body, |o| &o.body);
             // The file's mtime only when the front matter has no date.
-            let mtime = || std::fs::metadata(path).and_then(|x| x.modified()).map(OffsetDateTime::from).ok();
+            let mtime = || std::fs::metadata(&path).and_then(|x| x.modified()).map(OffsetDateTime::from).ok();
             let title = f.subject.clone().unwrap_or_else(|| {
-                copy.msg.body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no subject)").to_string()
+                body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no subject)").into()
             });
-            a.items.push(Item {
+            agents[agent].items.push(Item {
                 id: item_id.clone(),
                 file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                path: path.clone(),
                 state,
                 from: f.from.clone(),
                 to: Some(to_joined.clone()),
@@ -471,7 +504,8 @@ fn place(prefix: &str, id: &str, m: &Message, agents: &mut BTreeMap<String, Agen
                 importance: f.importance.clone(),
                 reason: None,
                 timestamp: None,
-                text: Some(copy.msg.body.clone()),
+                text: Some(body.clone()),
+                path,
             });
         }
     }
@@ -538,10 +572,10 @@ mod tests {
         assert_eq!((count(blue, "open"), count(blue, "sent")), (1, 2), "its front matter's `from` sent 9 too");
         assert_eq!((count(green, "open"), count(green, "sent")), (1, 1));
         assert_eq!((count(red, "open"), count(red, "sent")), (2, 0));
-        assert_eq!(red.items[1].title, "Inbox only");
+        assert_eq!(&*red.items[1].title, "Inbox only");
         assert_eq!(red.items[1].file, "9.md");
         let plan = &red.items[0];
-        assert_eq!(plan.title, "Plan the parser");
+        assert_eq!(&*plan.title, "Plan the parser");
         assert_eq!(plan.from.as_deref(), Some("GreenCastle"));
         assert_eq!(plan.to.as_deref(), Some("BlueLake, RedCat"));
         assert!(plan.ack_required);
@@ -556,7 +590,7 @@ mod tests {
         let acks = |a: &Agent| a.items.iter().filter(|i| i.ack_required).count();
         assert_eq!((acks(blue), acks(green), acks(red)), (1, 0, 1));
         let reply = green.items.iter().find(|i| i.state == "open").unwrap();
-        assert_eq!((reply.title.as_str(), reply.ack_required), ("Parser plan ok", false));
+        assert_eq!((&*reply.title, reply.ack_required), ("Parser plan ok", false));
         assert_eq!(red.profile.as_ref().unwrap()["model"], "opus");
         assert_eq!(red.not_messages.len(), 1, "{:?}", red.not_messages);
         assert_eq!(red.not_messages[0].file, "inbox/2026/01/notes.txt");

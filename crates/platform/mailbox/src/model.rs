@@ -10,18 +10,23 @@ use time::OffsetDateTime;
 
 use crate::settings::Kind;
 use crate::{claude, when};
+/// A text an item may share with other items: the copies of one mcp_agent_mail message are an
+/// item in each of its recipients' and its sender's agents, all with one id, title, sender and
+/// body, so each is a count, not an allocation (50,000 items of an archive were 500,000).
+pub type Text = std::sync::Arc<str>;
+
 /// One message (or unreadable file) as status lists it.
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub id: String,
+    pub id: Text,
     /// The file's name.
     pub file: String,
     pub path: PathBuf,
     /// `unread`, `read` (Claude inboxes), `open`, `done`, `sent` (folders), `unreadable`.
     pub state: &'static str,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub title: String,
+    pub from: Option<Text>,
+    pub to: Option<Text>,
+    pub title: Text,
     pub created_at: OffsetDateTime,
     /// `body`, `file_name` or `mtime` (folders); a Claude message's is its `timestamp`.
     pub date_source: &'static str,
@@ -35,12 +40,12 @@ pub struct Item {
     /// An mcp_agent_mail message asking to be acknowledged, not acknowledged yet.
     pub ack_required: bool,
     /// An mcp_agent_mail message's thread and importance.
-    pub thread_id: Option<String>,
-    pub importance: Option<String>,
+    pub thread_id: Option<Text>,
+    pub importance: Option<Text>,
     pub reason: Option<String>,
     /// A Claude message's `timestamp` as written and its text (kept in the ledger).
     pub timestamp: Option<String>,
-    pub text: Option<String>,
+    pub text: Option<Text>,
 }
 
 /// One mailbox agent.
@@ -114,13 +119,13 @@ impl Item {
             "age_secs": age, "stale": self.is_stale(now, stale_after),
         });
         for (k, val) in [
-            ("kind", &self.kind),
-            ("duplicate_of", &self.duplicate_of),
-            ("copy_of", &self.copy_of),
-            ("thread_id", &self.thread_id),
-            ("importance", &self.importance),
-            ("reason", &self.reason),
-            ("timestamp", &self.timestamp),
+            ("kind", self.kind.as_deref()),
+            ("duplicate_of", self.duplicate_of.as_deref()),
+            ("copy_of", self.copy_of.as_deref()),
+            ("thread_id", self.thread_id.as_deref()),
+            ("importance", self.importance.as_deref()),
+            ("reason", self.reason.as_deref()),
+            ("timestamp", self.timestamp.as_deref()),
         ] {
             if let Some(x) = val {
                 v[k] = json!(x);

@@ -118,7 +118,7 @@ pub fn delivery_states(
                 _ => continue,
             }
         };
-        out.insert(i.id.clone(), state);
+        out.insert(i.id.to_string(), state);
     }
     Ok(out)
 }
@@ -268,10 +268,10 @@ pub fn acknowledgements(ledger: &baton_ledger::Ledger, boxes: &mut [crate::repor
     let mut by: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>> = Default::default();
     for a in boxes.iter_mut().flat_map(|m| m.agents.iter_mut()) {
         for i in a.items.iter_mut().filter(|i| i.ack_required) {
-            if !by.contains_key(&i.id) {
-                by.insert(i.id.clone(), acknowledged_by(&ledger.events(&i.id)?));
+            if !by.contains_key(&*i.id) {
+                by.insert(i.id.to_string(), acknowledged_by(&ledger.events(&i.id)?));
             }
-            if by[&i.id].as_ref().is_none_or(|who| who.contains(&a.agent)) {
+            if by[&*i.id].as_ref().is_none_or(|who| who.contains(&a.agent)) {
                 i.ack_required = false;
             }
         }

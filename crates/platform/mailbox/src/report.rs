@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-pub use crate::model::{Agent, Item, Mailbox};
+pub use crate::model::{Agent, Item, Mailbox, Text};
 use crate::settings::{Kind, MailboxSettings, Mailboxes};
 use crate::{claude, folders};
 
@@ -138,13 +138,13 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
                         None => (mtime.unwrap_or(OffsetDateTime::UNIX_EPOCH), "mtime"),
                     };
                     Item {
-                        id: claude::message_id(&agent, &m.from, &m.timestamp, &m.text),
+                        id: claude::message_id(&agent, &m.from, &m.timestamp, &m.text).into(),
                         file: file.clone(),
                         path: inbox.path.clone(),
                         state: if m.read { "read" } else { "unread" },
-                        from: Some(m.from),
-                        to: Some(inbox.name.clone()),
-                        title: m.title,
+                        from: Some(m.from.into()),
+                        to: Some(inbox.name.as_str().into()),
+                        title: m.title.into(),
                         created_at,
                         date_source,
                         kind: m.kind,
@@ -156,7 +156,7 @@ fn claude_agent(mailbox: &str, inbox: claude::Inbox, member: Option<claude::Memb
                         importance: None,
                         reason: None,
                         timestamp: Some(m.timestamp),
-                        text: Some(m.text),
+                        text: Some(m.text.into()),
                     }
                 })
                 .collect(),
@@ -185,15 +185,19 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
         .map(|i| {
             let p = i.parsed.as_ref();
             Item {
-                id: i.id,
+                id: i.id.into(),
                 path: a.path.join(&i.rel),
                 file: i.file,
                 state: i.state.as_str(),
                 from: p
-                    .and_then(|p| p.from.clone())
-                    .or_else(|| (i.state == folders::State::Sent).then(|| a.name.clone())),
-                to: p.and_then(|p| p.to.clone()).or_else(|| (i.state != folders::State::Sent).then(|| a.name.clone())),
-                title: p.map(|p| p.title.clone()).unwrap_or_default(),
+                    .and_then(|p| p.from.as_deref())
+                    .or_else(|| (i.state == folders::State::Sent).then_some(a.name.as_str()))
+                    .map(Text::from),
+                to: p
+                    .and_then(|p| p.to.as_deref())
+                    .or_else(|| (i.state != folders::State::Sent).then_some(a.name.as_str()))
+                    .map(Text::from),
+                title: p.map_or("", |p| p.title.as_str()).into(),
                 created_at: i.created_at,
                 date_source: i.date_source.as_str(),
                 kind: None,
@@ -205,7 +209,7 @@ fn folder_agent(mailbox: &str, a: folders::Agent) -> Agent {
                 importance: None,
                 reason: i.reason,
                 timestamp: None,
-                text: p.map(|p| p.text.clone()),
+                text: p.map(|p| p.text.as_str().into()),
             }
         })
         .collect();
