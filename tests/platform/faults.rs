@@ -1262,6 +1262,16 @@ fn a_read_only_home_is_read_and_a_write_says_read_only_once_with_the_fix() {
     let h = Home::init(&[], "");
     drop_tasks(&h, &["RO-1".to_string()]);
     h.ok(&["serve", "--once"]);
+    std::fs::create_dir_all(h.root.join("plans/src")).unwrap();
+    std::fs::write(h.root.join("plans/src/real.py"), "def real():\n    return compute_the_real_thing(1, 2, 3)\n")
+        .unwrap();
+    std::fs::write(
+        h.root.join("plans/GHOST_PLAN.md"),
+        "# Ghost plan\n\n- [x] Create `src/ghost.py`\n- [x] Create `src/real.py`\n",
+    )
+    .unwrap();
+    let reports = || std::fs::read_dir(h.root.join("reports")).map_or(0, |d| d.count());
+    let reports_before = reports();
     let home = h.root.to_str().unwrap();
     let read_only = |args: &[&str]| {
         let c = h.cmd(args);
@@ -1283,9 +1293,22 @@ fn a_read_only_home_is_read_and_a_write_says_read_only_once_with_the_fix() {
     assert!(!paused.status.success());
     assert!(err.contains("read-only file system") && err.contains("`--state PATH` or `BATON_STATE`"), "{err}");
     assert_eq!(err.matches("read-only file system").count(), 1, "{err}");
-    // A one-shot pipeline refuses at once (it waited for a remount forever before).
+    // `audit --json` reads: the plans audited here, natively, with the folders the audit
+    // plugin is granted, nothing written, and the answer says so.
     let audit = read_only(&["audit", "--json"]);
     let err = String::from_utf8_lossy(&audit.stderr);
+    assert!(audit.status.success(), "{err}");
+    let a: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(a["written"], false, "{a}");
+    assert!(a["not_written"].as_str().is_some_and(|w| w.contains("Read-only file system")), "{a}");
+    let claims: Vec<&str> = a["false_claims"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
+    assert_eq!(claims, vec!["src/ghost.py"], "the ticked file that is not there, not the one that is: {a}");
+    assert!(err.contains("audited without writing a report"), "{err}");
+    assert_eq!(reports(), reports_before, "no report written");
+    // The audit that writes its report refuses at once (it waited for a remount forever
+    // before), naming what works.
+    let audit = read_only(&["audit"]);
+    let err = String::from_utf8_lossy(&audit.stderr);
     assert_eq!(audit.status.code(), Some(2), "{err}");
-    assert!(err.contains("Read-only file system") && err.contains("--home"), "{err}");
+    assert!(err.contains("Read-only file system") && err.contains("--home") && err.contains("`audit --json`"), "{err}");
 }

@@ -34,17 +34,20 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     baton_cli::home_check::require(&ctx.home)?;
     // A one-shot pipeline files and answers under `handoffs/`: a home that cannot be written is
     // refused at once, with why and what still works, not waited on as a passing fault.
-    let handoffs = ctx.home.join("handoffs");
-    if let Some(e) = baton_fs::cannot_write(&handoffs) {
-        bail!(
-            "{}: {e}: `baton audit` writes there; `status`, `show` and `inbox` work on a home that cannot be written, and `--home` names a writable one",
-            handoffs.display()
-        );
-    }
     for dir in args.plans.iter().chain(&args.repos) {
         if !dir.is_dir() {
             bail!("{} is not a folder (pass existing folders to --plans and --repo)", dir.display());
         }
+    }
+    let handoffs = ctx.home.join("handoffs");
+    if let Some(e) = baton_fs::cannot_write(&handoffs) {
+        if args.json {
+            return read_only(&args, ctx, &format!("{}: {e}", handoffs.display()));
+        }
+        bail!(
+            "{}: {e}: `baton audit` writes its report and follow-ups there; `audit --json` audits a home that cannot be written (writing nothing), as `status`, `show` and `inbox` read it, and `--home` names a writable one",
+            handoffs.display()
+        );
     }
     let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
     // absolute, so that `--plans R --repo ./R` name one host folder and its plans are audited once
@@ -103,5 +106,54 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     for f in &outcome.follow_ups {
         eprintln!("baton: follow-up {}", f.display());
     }
+    Ok(0)
+}
+
+/// `audit --json` on a home that cannot be written: the audit run here, natively, with the
+/// folders the audit plugin is granted (or those given), against the newest report as the base;
+/// nothing written (no report, no follow-up), which the answer says in `written` and on stderr.
+fn read_only(args: &AuditArgs, ctx: &Ctx, why: &str) -> Result<i32> {
+    let cfg = ctx.config()?;
+    let grants = cfg.grants(&ctx.home, baton_pipeline::audit::PLUGIN);
+    let granted = |name: &str| -> Vec<PathBuf> {
+        // `repos` and `repos.web` alike, as the pipeline reads them
+        let named =
+            |g: &&baton_runtime::Grant| g.name == name || g.name.strip_prefix(name).is_some_and(|r| r.starts_with('.'));
+        grants.iter().filter(named).map(|g| g.host_path.clone()).collect()
+    };
+    let absolute = |v: &[PathBuf]| -> Vec<PathBuf> {
+        v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect()
+    };
+    let custom = !args.plans.is_empty() || !args.repos.is_empty();
+    let (plans, repos) = if custom {
+        let plans = if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) };
+        (plans, absolute(&args.repos))
+    } else {
+        (granted("plans"), granted("repos"))
+    };
+    if plans.is_empty() && repos.is_empty() {
+        bail!(
+            "nothing to audit: grant the audit plugin `plans` or `repos` folders in baton.toml, or pass --plans and --repo"
+        );
+    }
+    let reports = args.out.clone().or_else(|| granted("reports").into_iter().next());
+    let previous = reports.as_deref().and_then(baton_audit::latest_report).map(|(_, r)| r);
+    let report = baton_audit::audit(&baton_audit::AuditInput {
+        plans_dirs: plans,
+        repo_dirs: repos.clone(),
+        previous,
+        now: std::time::SystemTime::now(),
+        mounts: Vec::new(),
+    });
+    let mut r = serde_json::to_value(report.cli_view()).context("the audit's answer")?;
+    let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&r), &repos);
+    renames.apply_json(&mut r);
+    let view = json!({
+        "plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"],
+        "unreadable": r["unreadable"], "moved": renames.note,
+        "written": false, "not_written": format!("{why}: no report or follow-up written"),
+    });
+    eprintln!("baton: {why}: audited without writing a report or a follow-up");
+    println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
     Ok(0)
 }
