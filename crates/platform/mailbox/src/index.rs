@@ -287,7 +287,11 @@ impl<T: Clone + Serialize + DeserializeOwned> Index<T> {
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = file.with_extension(format!("index.{}.{n}.tmp", std::process::id()));
         match std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &file)) {
-            Ok(()) => self.counts.written = true,
+            Ok(()) => {
+                self.counts.written = true;
+                // The JSON index of the format before (`….index.json`): baton's own cache, never read now.
+                let _ = std::fs::remove_file(file.with_extension("index.json"));
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 warn_unwritten(&file, &e);
@@ -337,8 +341,11 @@ mod tests {
         for n in ["a.txt", "b.txt", "c.txt"] {
             std::fs::write(dir.join(n), format!("text of {n}")).unwrap();
         }
+        let old_format = ixf.with_extension("index.json");
+        std::fs::write(&old_format, "{}").unwrap();
         let (first, c) = reading(&ixf, &dir, 0);
         assert_eq!(first.len(), 3);
+        assert!(!old_format.exists(), "the index of the format before goes when this one is written");
         assert_eq!((c.read, c.kept, c.listed, c.written), (3, 0, 1, true));
         // An edit in place in the clock tick the reading saw, keeping the size: the stamp the
         // index holds is the file's, its text is not (made here by changing the index).
