@@ -516,10 +516,6 @@ pub enum Allocator {
 /// How many freed pooling slots are reset together (see `Runtime::engine`).
 const DECOMMIT_BATCH: usize = 16;
 
-/// How many freed pooling slots are kept warm (affine to the module that used them, their kept
-/// pages mapped) beyond those in use (see `Runtime::engine`).
-const WARM_SLOTS: u32 = 8;
-
 /// How many bytes of a freed pooling slot's memory, and of each of its tables, are set back in
 /// place and kept mapped rather than dropped (see `Runtime::engine`).
 const KEEP_RESIDENT: usize = 1 << 20;
@@ -696,13 +692,6 @@ impl Runtime {
                 // `serve --once`'s time (perf, bench/README.md).
                 .linear_memory_keep_resident(KEEP_RESIDENT)
                 .table_keep_resident(KEEP_RESIDENT)
-                // What is kept resident stays in the process for as long as its slot is warm,
-                // and wasmtime's default keeps up to 100 unused warm slots: a soak at 50 TASKs/s
-                // saw `serve`'s RSS climb 56 -> 97 MB in 12 minutes as freed slots were passed
-                // over for cold ones (bench/README.md). With few warm slots, an instance takes a
-                // slot another module left before a cold one, so the slots ever used are about
-                // the most instances alive at once plus these.
-                .max_unused_warm_slots(WARM_SLOTS)
                 .pagemap_scan(wasmtime::Enabled::Auto);
             cfg.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
