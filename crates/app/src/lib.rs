@@ -19,6 +19,7 @@ mod alerts;
 mod audit;
 mod demo;
 pub mod front;
+mod memory;
 mod migrate;
 mod open;
 mod serve;

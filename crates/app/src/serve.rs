@@ -31,6 +31,7 @@ pub fn serve(ctx: &Ctx, once: bool, http: Option<String>, new_state: bool) -> Re
             return drain(ctx, &mut pipeline, shutdown.as_mut(), rules).await;
         }
         pipeline.keep_spares();
+        crate::memory::trim_every(crate::memory::PERIOD);
         let alerts = crate::alerts::spawn_alerts(
             pipeline.paths().clone(),
             pipeline.config().clone(),
