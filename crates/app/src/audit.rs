@@ -49,16 +49,7 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
             handoffs.display()
         );
     }
-    let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
-    // absolute, so that `--plans R --repo ./R` name one host folder and its plans are audited once
-    let absolute = |v: &[PathBuf]| -> Vec<PathBuf> {
-        v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect()
-    };
-    let folders = custom.then(|| Folders {
-        plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) },
-        repos: absolute(&args.repos),
-        reports: args.out.clone().unwrap_or_else(|| ctx.home.join("reports")),
-    });
+    let folders = given(&args, ctx);
     let rt = baton_cli::rt::runtime()?;
     let outcome = rt.block_on(async {
         let pipeline = crate::open::pipeline(ctx, baton_pipeline::Loading::AtStart).await?;
@@ -109,44 +100,48 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-/// `audit --json` on a home that cannot be written: the audit run here, natively, with the
-/// folders the audit plugin is granted (or those given), against the newest report as the base;
-/// nothing written (no report, no follow-up), which the answer says in `written` and on stderr.
-fn read_only(args: &AuditArgs, ctx: &Ctx, why: &str) -> Result<i32> {
-    let cfg = ctx.config()?;
-    let grants = cfg.grants(&ctx.home, baton_pipeline::audit::PLUGIN);
-    let granted = |name: &str| -> Vec<PathBuf> {
-        // `repos` and `repos.web` alike, as the pipeline reads them
-        let named =
-            |g: &&baton_runtime::Grant| g.name == name || g.name.strip_prefix(name).is_some_and(|r| r.starts_with('.'));
-        grants.iter().filter(named).map(|g| g.host_path.clone()).collect()
-    };
+/// The folders given on the command line (none given: `None`, the grants decide), absolute so
+/// that `--plans R --repo ./R` name one host folder and its plans are audited once; plans
+/// default to `<home>/plans`, reports to `<home>/reports`.
+fn given(args: &AuditArgs, ctx: &Ctx) -> Option<Folders> {
+    let custom = !args.plans.is_empty() || !args.repos.is_empty() || args.out.is_some();
     let absolute = |v: &[PathBuf]| -> Vec<PathBuf> {
         v.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect()
     };
-    let custom = !args.plans.is_empty() || !args.repos.is_empty();
-    let (plans, repos) = if custom {
-        let plans = if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) };
-        (plans, absolute(&args.repos))
-    } else {
-        (granted("plans"), granted("repos"))
+    custom.then(|| Folders {
+        plans: if args.plans.is_empty() { vec![ctx.home.join("plans")] } else { absolute(&args.plans) },
+        repos: absolute(&args.repos),
+        reports: args.out.clone().unwrap_or_else(|| ctx.home.join("reports")),
+    })
+}
+
+/// `audit --json` on a home that cannot be written: the audit run here, natively, with the
+/// folders given or those the audit plugin is granted (read as a run reads them), against the
+/// newest report as the base; nothing written (no report, no follow-up), which the answer says
+/// in `written` and on stderr.
+fn read_only(args: &AuditArgs, ctx: &Ctx, why: &str) -> Result<i32> {
+    let folders = match given(args, ctx) {
+        Some(f) => f,
+        None => {
+            let grants = ctx.config()?.grants(&ctx.home, baton_pipeline::audit::PLUGIN);
+            Folders::granted(&grants, ctx.home.join("reports"))
+        }
     };
-    if plans.is_empty() && repos.is_empty() {
+    if folders.plans.is_empty() && folders.repos.is_empty() {
         bail!(
             "nothing to audit: grant the audit plugin `plans` or `repos` folders in baton.toml, or pass --plans and --repo"
         );
     }
-    let reports = args.out.clone().or_else(|| granted("reports").into_iter().next());
-    let previous = reports.as_deref().and_then(baton_audit::latest_report).map(|(_, r)| r);
+    let previous = baton_audit::latest_report(&folders.reports).map(|(_, r)| r);
     let report = baton_audit::audit(&baton_audit::AuditInput {
-        plans_dirs: plans,
-        repo_dirs: repos.clone(),
+        plans_dirs: folders.plans,
+        repo_dirs: folders.repos.clone(),
         previous,
         now: std::time::SystemTime::now(),
         mounts: Vec::new(),
     });
     let mut r = serde_json::to_value(report.cli_view()).context("the audit's answer")?;
-    let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&r), &repos);
+    let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&r), &folders.repos);
     renames.apply_json(&mut r);
     let view = json!({
         "plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"],

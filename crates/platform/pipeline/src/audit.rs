@@ -113,6 +113,11 @@ impl Reports for NoReports {
     }
 }
 
+/// The repositories among an audit plugin's grants: `repos` and each `repos.NAME`.
+pub fn granted_repos(grants: &[Grant]) -> Vec<PathBuf> {
+    grants.iter().filter(|g| g.name == "repos" || g.name.starts_with("repos.")).map(|g| g.host_path.clone()).collect()
+}
+
 /// One audit run's folders (host paths).
 #[derive(Debug, Clone, Default)]
 pub struct Folders {
@@ -122,6 +127,16 @@ pub struct Folders {
 }
 
 impl Folders {
+    /// The folders an audit plugin's grants name, as a run reads them: `plans`, the
+    /// repositories ([`granted_repos`]), and the first writable `reports` (else `reports`).
+    pub fn granted(grants: &[Grant], reports: PathBuf) -> Folders {
+        Folders {
+            plans: grants.iter().filter(|g| g.name == "plans").map(|g| g.host_path.clone()).collect(),
+            repos: granted_repos(grants),
+            reports: grants.iter().find(|g| g.name == "reports" && g.writable).map_or(reports, |g| g.host_path.clone()),
+        }
+    }
+
     pub fn grants(&self) -> Vec<Grant> {
         let ro = |name: &str, p: &PathBuf| Grant { name: name.into(), host_path: p.clone(), writable: false };
         let mut g: Vec<Grant> = self.plans.iter().map(|p| ro("plans", p)).collect();
@@ -264,12 +279,7 @@ impl Auditor {
         // audit found missing, before the report is published or any follow-up written.
         let reports = self.reports.as_ref();
         let mut result = host_paths(out.result, &mounts, reports);
-        let repos: Vec<PathBuf> = plugin
-            .grants
-            .iter()
-            .filter(|g| g.name == "repos" || g.name.starts_with("repos."))
-            .map(|g| g.host_path.clone())
-            .collect();
+        let repos = granted_repos(&plugin.grants);
         let renames = reports.renames(&mut result, &repos);
         if let Some(st) = &staging
             && let Err(e) = st.apply_renames(renames.as_ref())
