@@ -5,8 +5,9 @@
 //! resident. In a soak at 50 TASKs/s (bench/README.md) `serve` held 107 MB of anonymous memory
 //! four minutes after a start, 94 MB of it in those arenas, while what it had allocated and not
 //! yet freed peaked at 25 MB (heaptrack, a shorter run); one `malloc_trim(0)` handed back 54 MB
-//! at once. So
-//! `serve` trims every [`PERIOD`]: a pass over the arenas' free chunks, a few milliseconds.
+//! at once. So `serve` trims every [`PERIOD`]: a pass over the arenas' free chunks, a few
+//! milliseconds. It hands back what glibc held; it does not stop `serve` growing by ~2 MB a
+//! minute at 20 TASKs/s, which is not explained yet (bench/runs/2026-11-29/soak-release.md).
 use std::time::Duration;
 
 /// How often `serve` trims.

@@ -450,16 +450,15 @@ pub fn message_id(prefix: &str, id: &str) -> String {
 /// Lists message `id` in each of its recipients' agents (`open`) and its sender's (`sent`),
 /// moving each agent's copy's path into its item. `names` are the agents' folder names, sorted,
 /// in the order of `agents`. Returns the names it gives that have no agent here.
-fn place(prefix: &str, id: &str, mut m: Message, names: &[String], agents: &mut [Agent]) -> Vec<String> {
-    let Some((first, first_path)) = m.first().map(|(f, p)| (f.clone(), p.to_path_buf())) else {
+fn place(prefix: &str, id: &str, m: Message, names: &[String], agents: &mut [Agent]) -> Vec<String> {
+    let Some((f, first_path)) = m.first().map(|(f, p)| (f.clone(), p.to_path_buf())) else {
         return Vec::new();
     };
+    let Message { inbox, outbox, .. } = m;
     let mut unlisted = Vec::new();
-    let f = &first;
     let item_id: Text = message_id(prefix, id).into();
     let date = f.created_ns.and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(ns).ok());
     let to_joined: Text = f.to.join(", ").into();
-    let (inbox, outbox) = (std::mem::take(&mut m.inbox), std::mem::take(&mut m.outbox));
     let recipients = f.to.iter().chain(&f.cc).chain(&f.bcc);
     for (state, copies, named) in
         [("open", inbox, recipients.collect::<Vec<_>>()), ("sent", outbox, f.from_names.iter().collect::<Vec<_>>())]
