@@ -68,7 +68,7 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
     let r = &outcome.result;
     let moved = r["moved"].as_str().unwrap_or("moved not checked: the audit runner did not say");
     if args.json {
-        let view = json!({"plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"], "unreadable": r["unreadable"], "moved": moved});
+        let view = json_view(r, moved);
         println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
     } else {
         println!("{}", outcome.summary);
@@ -98,6 +98,12 @@ pub fn run(args: AuditArgs, ctx: &Ctx) -> Result<i32> {
         eprintln!("baton: follow-up {}", f.display());
     }
     Ok(0)
+}
+
+/// What `audit --json` prints of an audit's result (the plugin's, or one run here).
+fn json_view(r: &serde_json::Value, moved: &str) -> serde_json::Value {
+    json!({"plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"],
+           "unreadable": r["unreadable"], "moved": moved})
 }
 
 /// The folders given on the command line (none given: `None`, the grants decide), absolute so
@@ -143,11 +149,9 @@ fn read_only(args: &AuditArgs, ctx: &Ctx, why: &str) -> Result<i32> {
     let mut r = serde_json::to_value(report.cli_view()).context("the audit's answer")?;
     let renames = baton_audit::moved::check(&baton_audit::moved::missing_in_json(&r), &folders.repos);
     renames.apply_json(&mut r);
-    let view = json!({
-        "plans": r["plans"], "false_claims": r["false_claims"], "status_conflicts": r["status_conflicts"],
-        "unreadable": r["unreadable"], "moved": renames.note,
-        "written": false, "not_written": format!("{why}: no report or follow-up written"),
-    });
+    let mut view = json_view(&r, &renames.note);
+    view["written"] = json!(false);
+    view["not_written"] = json!(format!("{why}: no report or follow-up written"));
     eprintln!("baton: {why}: audited without writing a report or a follow-up");
     println!("{}", serde_json::to_string_pretty(&view).context("printing the report")?);
     Ok(0)
