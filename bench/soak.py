@@ -85,7 +85,7 @@ class Soak:
         self.sent = {k: [] for k in ("drops", "cli", "mcp", "a2a", "claude")}
         self.lock = threading.Lock()
         self.faults = []  # (kind, start, end)
-        self.samples = []  # (t, incarnation start, rss_kb, fds)
+        self.samples = []  # (t, incarnation start, rss_kb, fds, anon_kb, file_kb)
         self.client_errors = {}
         self.serve = None
         self.serve_started = 0.0
@@ -237,11 +237,15 @@ class Soak:
             return
         try:
             with open(f"/proc/{p.pid}/status") as f:
-                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+                kb = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
             fds = len(os.listdir(f"/proc/{p.pid}/fd"))
-        except (OSError, StopIteration):
+        except (OSError, ValueError, IndexError):
             return
-        self.samples.append((time.time(), self.serve_started, rss, fds))
+        if "VmRSS" not in kb:
+            return
+        # RssAnon (the heap: what glibc holds) apart from RssFile (mapped files: the binary,
+        # the compiled plugins' code): which of them grows.
+        self.samples.append((time.time(), self.serve_started, kb["VmRSS"], fds, kb.get("RssAnon"), kb.get("RssFile")))
 
     def fault(self, kind, seconds, on, off):
         start = time.time()
@@ -359,6 +363,7 @@ class Soak:
                                  if not n.endswith(".error.json")]) if os.path.isdir(os.path.join(self.home, "handoffs", "baton", "03_failed")) else 0,
             "integrity_check": integrity,
             "rss_kb": {"after_10_min": base and base[2], "end": end_sample and end_sample[2]},
+            "rss_anon_kb": {"after_10_min": base and base[4], "end": end_sample and end_sample[4]},
             "open_files": {"after_10_min": base and base[3], "end": end_sample and end_sample[3]},
             "faults": [{"kind": k, "at": time.strftime("%H:%M:%S", time.gmtime(s)), "seconds": round(e - s, 1)} for k, s, e in self.faults],
             "errors_in_fault_windows": len(injected), "errors_outside": other[:50], "errors_outside_count": len(other),
@@ -366,8 +371,9 @@ class Soak:
             "node_messages": int(open(self.node_count).read() or 0) if os.path.exists(self.node_count) else 0,
             "drain_exit": drained.returncode,
             # Every sample (seconds since the start, seconds since that incarnation of serve
-            # started, RSS in KiB, open files): whether RSS grows with a serve's age or levels off.
-            "samples": [[round(t - began), round(t - st), rss, fds] for t, st, rss, fds in self.samples],
+            # started, RSS in KiB, open files, RssAnon and RssFile in KiB): whether RSS grows
+            # with a serve's age or levels off, and which part of it.
+            "samples": [[round(t - began), round(t - st), rss, fds, anon, file] for t, st, rss, fds, anon, file in self.samples],
         }
         ok = (report["missing_count"] == 0 and report["doubled_count"] == 0 and integrity == "ok"
               and within(base and base[2], end_sample and end_sample[2]) and within(base and base[3], end_sample and end_sample[3])

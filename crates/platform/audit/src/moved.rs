@@ -280,7 +280,13 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
         }
     }
     for (why, dirs) in no_tree {
-        not_checked.push(format!("not in a git work tree ({why}): {}", dirs.join(", ")));
+        // A few folders by name: a thousand plans in plain folders would be a thousand here.
+        let named = dirs.iter().take(NAMED).map(String::as_str).collect::<Vec<_>>().join(", ");
+        let more = match dirs.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more folder(s)"),
+        };
+        not_checked.push(format!("not in a git work tree ({why}): {named}{more}"));
     }
     let note = if not_checked.is_empty() {
         format!("moved checked with git history: {} renamed, {} deleted", found.len(), deleted.len())
@@ -289,6 +295,9 @@ pub fn check(missing: &[(String, String, bool)], repos: &[PathBuf]) -> Renames {
     };
     Renames { found, deleted, note }
 }
+
+/// How many folders outside any work tree the note names (the rest are counted).
+const NAMED: usize = 5;
 
 /// Where a missing deliverable went, if a commit renamed it and the new name exists.
 fn renamed(h: &History, path: &str, plan_dir: &str) -> Option<Rename> {

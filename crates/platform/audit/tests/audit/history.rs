@@ -87,3 +87,22 @@ fn without_git_history_is_skipped_and_said_once() {
     assert_eq!(note.matches("not in a git work tree").count(), 1, "{note}");
     assert!(json["false_claims"].as_array().unwrap().iter().all(|f| f["status"] == "missing"));
 }
+
+#[test]
+fn folders_outside_git_are_named_a_few_and_the_rest_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    // eight plans in eight folders, none in a work tree: with the repository itself nine
+    // folders, five named, four counted, on one line
+    for i in 0..8 {
+        write(&repo, &format!("p{i}/PLAN.md"), PLAN);
+    }
+    let report = run(&[], &[&repo], None, 0);
+    let mut json = serde_json::to_value(report.cli_view()).unwrap();
+    let found = moved::check(&moved::missing_in_json(&json), std::slice::from_ref(&repo));
+    found.apply_json(&mut json);
+    let note = json["moved"].as_str().unwrap();
+    assert!(note.ends_with(" and 4 more folder(s)"), "{note}");
+    assert_eq!(note.matches(&*repo.display().to_string()).count(), 5, "{note}");
+    assert!(!note.contains('\n'), "{note}");
+}
