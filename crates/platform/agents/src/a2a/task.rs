@@ -347,7 +347,7 @@ fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
             "artifactId": format!("{rid}-result"),
             "name": "result",
             "description": "the result the RETURN carries",
-            "parts": [{"data": result, "mediaType": "application/json"}],
+            "parts": result_parts(result),
         }));
     }
     for (i, a) in ret.get("artifacts").and_then(Value::as_array).into_iter().flatten().enumerate() {
@@ -361,6 +361,17 @@ fn artifacts_of(file: &Path, ret: &Value) -> Vec<Value> {
         }));
     }
     out
+}
+
+/// The parts of the `result` artifact: the data. A result that is only text (`{"text": "…"}`,
+/// what `reply --result` carries for an answer in words) is that text first, as a text part
+/// generic A2A clients show, then the same data part as any result.
+fn result_parts(result: &Value) -> Value {
+    let data = json!({"data": result, "mediaType": "application/json"});
+    match result.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("text")).and_then(Value::as_str) {
+        Some(text) => json!([{"text": text, "mediaType": "text/plain"}, data]),
+        None => json!([data]),
+    }
 }
 
 /// A file artifact's media type, by its extension (what a client needs to open it); unknown
@@ -920,6 +931,27 @@ impl Store {
             if n < 1000 {
                 return Ok(out);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A result that is only text is shown as text first (what a generic A2A client reads),
+    /// with the data after it; any other result is its data alone.
+    #[test]
+    fn a_text_result_is_a_text_part_then_its_data() {
+        let file = Path::new("/h/handoffs/a/RETURN_1.json");
+        let parts = |result: Value| artifacts_of(file, &json!({"id": "R1", "result": result}))[0]["parts"].clone();
+        assert_eq!(
+            parts(json!({"text": "Generated text content"})),
+            json!([{"text": "Generated text content", "mediaType": "text/plain"},
+                   {"data": {"text": "Generated text content"}, "mediaType": "application/json"}])
+        );
+        for other in [json!({"text": "t", "n": 1}), json!({"text": 3}), json!({"message": "hi"}), json!("plain")] {
+            assert_eq!(parts(other.clone()), json!([{"data": other, "mediaType": "application/json"}]));
         }
     }
 }
