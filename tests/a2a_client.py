@@ -252,7 +252,21 @@ async def main():
                 if len(events) == 1:
                     out["reply"] = reply(ids[0], "--status", "completed", "--summary", "Merged into main")
             out["answered"] = events
+
+            # Text alone answers with a JSON string: refused where the schema wants an object
+            # (the second question, still open), taken where it wants a string (a third).
+            def text_answer(task_id, text):
+                m = Message(message_id=f"m-text-{task_id}", role=Role.ROLE_USER, task_id=task_id)
+                m.parts.add().text = text
+                return SendMessageRequest(message=m, configuration=SendMessageConfiguration(return_immediately=True))
+            out["text_to_object"] = await error_of(send_collect(blocking, text_answer(ids[1], "main")))
             out["canceled"] = as_dict(await blocking.cancel_task(CancelTaskRequest(id=ids[1])))
+            req = SendMessageRequest(message=message(f"agent:{agent}", text="Name the tag"),
+                                     configuration=SendMessageConfiguration(return_immediately=True))
+            ids.append((await send_collect(blocking, req))[-1]["task"]["id"])
+            out["ask"].append(reply(ids[2], "--status", "input_required", "--summary", "Which tag?",
+                                    "--input-schema", json.dumps({"type": "string"})))
+            out["text_answered"] = (await send_collect(blocking, text_answer(ids[2], "v1.2")))[-1]
             out["ids"] = ids
 
         elif SCENARIO == "cancel":

@@ -243,6 +243,19 @@ fn an_agent_that_asks_back_leaves_its_task_input_required_answered_or_canceled_o
     let rets = returns_for(&h, second);
     assert_eq!(rets.len(), 1, "{rets:?}");
     assert_eq!(rets[0].1["status"], "canceled");
+
+    // Text alone answers with a JSON string: refused by a schema that wants an object (the
+    // refusal names the schema's field), taken by one that wants a string (delivered as it).
+    let refused = out["text_to_object"]["message"].as_str().unwrap_or_default();
+    assert!(refused.contains("branch") || refused.contains("object"), "{}", out["text_to_object"]);
+    let third = out["ids"][2].as_str().unwrap();
+    assert_eq!(
+        out["text_answered"]["task"]["id"], third,
+        "returnImmediately holds for an answer: {}",
+        out["text_answered"]
+    );
+    let input = handoffs(&h, "Codex").into_iter().find(|(_, v)| v["kind"] == "input" && v["in_reply_to"] == third);
+    assert_eq!(input.expect("the text answer delivered").1["input"], json!("v1.2"), "{}", out["text_answered"]);
 }
 
 #[test]

@@ -453,8 +453,8 @@ fn parse_send(store: &Store, params: &Value) -> RpcResult<SendRequest> {
 }
 
 /// A `SendMessage` with the `taskId` of a task that asked back (`TASK_STATE_INPUT_REQUIRED`):
-/// its first data part answers the open input request, as `baton answer` does (checked against
-/// the request's schema, given once). The task as it goes on, and a watch for its RETURN;
+/// its first data part (else its first text, as a string) answers the open input request, as
+/// `baton answer` does (checked against the request's schema, given once). The task as it goes on, and a watch for its RETURN;
 /// `None` for any other message.
 fn answer_input(store: &Store, params: &Value) -> RpcResult<Option<(View, crate::wait::Waiter)>> {
     let message = params.get("message");
@@ -462,10 +462,15 @@ fn answer_input(store: &Store, params: &Value) -> RpcResult<Option<(View, crate:
         return Ok(None);
     };
     let Some(view) = store.view(task_id, None)?.filter(|v| v.asking.is_some()) else { return Ok(None) };
-    let parts = message.and_then(|m| m.get("parts")).and_then(Value::as_array);
-    let Some(input) = parts.and_then(|p| p.iter().find_map(|p| p.get("data").cloned())) else {
+    // The answer is the first data part; a message of text alone answers with its first text,
+    // a JSON string (what a question whose schema takes a string, or any value, asks for: the
+    // follow-up every generic client sends). Either is checked against the schema.
+    let parts = message.and_then(|m| m.get("parts")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let data = parts.iter().find_map(|p| p.get("data").cloned());
+    let Some(input) = data.or_else(|| parts.iter().find_map(|p| p.get("text").filter(|t| t.is_string()).cloned()))
+    else {
         return Err(RpcError::params(format!(
-            "task {task_id} asks for input: answer with a message whose data part matches the input_schema of its status message"
+            "task {task_id} asks for input: answer with a message whose data part (or text, where the input_schema of its status message takes a string) matches that schema"
         )));
     };
     let events = store.ledger().events(task_id).map_err(RpcError::internal)?;
@@ -498,6 +503,10 @@ async fn send_message(a2a: Arc<A2a>, id: Value, params: Value, streaming: bool) 
         Ok(Some((view, waiter))) => {
             if streaming {
                 return stream(a2a, id, view, waiter, None);
+            }
+            // `returnImmediately` holds for an answer as for a new message: the task as it is.
+            if params.pointer("/configuration/returnImmediately").and_then(Value::as_bool) == Some(true) {
+                return answer(&id, Ok(json!({"task": view.to_a2a(None, true)})));
             }
             let waited = until_terminal(a2a.clone(), view, waiter, BLOCKING_LIMIT).await;
             return answer(&id, waited.map(|v| json!({"task": v.to_a2a(None, true)})));
