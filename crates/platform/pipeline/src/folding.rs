@@ -9,9 +9,15 @@
 //! process files there. Another process's filings are not seen until the next start; on a Mac
 //! the file system itself refuses those (`EEXIST`), and `rename_noreplace` never overwrites on
 //! either system, so what a stale view can cost is a number, never a file.
+//!
+//! A key and the name holding it are kept as 64-bit hashes, not as strings: a `serve` files
+//! every TASK it answers into a done folder, and kept as strings (~250 bytes a filing) they grew
+//! its memory with every TASK for as long as it ran. Two keys whose hashes meet cost a number,
+//! as a stale view does.
 use baton_sync::Locked;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,14 +26,22 @@ use baton_handoff::names;
 
 use baton_fs::numbered_slot;
 
-/// Fold key → the exact name holding it, per folder.
+/// Fold key → the exact name holding it, per folder, both hashed.
 #[derive(Default)]
 pub(crate) struct FoldedDirs {
-    dirs: Mutex<HashMap<PathBuf, HashMap<String, OsString>>>,
+    dirs: Mutex<HashMap<PathBuf, HashMap<u64, u64>>>,
 }
 
-fn key(name: &OsStr) -> String {
-    names::fold_key(&name.to_string_lossy())
+/// The hash of `name`'s fold key.
+fn key(name: &OsStr) -> u64 {
+    hash(names::fold_key(&name.to_string_lossy()))
+}
+
+/// SipHash with fixed keys: the same in every process.
+fn hash(v: impl Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }
 
 impl FoldedDirs {
@@ -47,18 +61,17 @@ impl FoldedDirs {
         }
         let keys = all.get_mut(dir).expect("loaded above");
         let placed = numbered_slot(name, |candidate| {
-            let k = key(&candidate);
-            if keys.get(&k).is_some_and(|held| *held != candidate) {
+            if keys.get(&key(&candidate)).is_some_and(|held| *held != hash(&candidate)) {
                 return Ok(None); // one name with another entry on a Mac
             }
             Ok(try_slot(&candidate)?.map(|t| (candidate, t)))
         })?;
-        keys.insert(key(&placed.0), placed.0.clone());
+        keys.insert(key(&placed.0), hash(&placed.0));
         Ok(placed)
     }
 }
 
-fn load(dir: &Path) -> io::Result<HashMap<String, OsString>> {
+fn load(dir: &Path) -> io::Result<HashMap<u64, u64>> {
     let mut keys = HashMap::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -67,7 +80,7 @@ fn load(dir: &Path) -> io::Result<HashMap<String, OsString>> {
     };
     for e in entries {
         let name = e?.file_name();
-        keys.entry(key(&name)).or_insert(name);
+        keys.entry(key(&name)).or_insert(hash(&name));
     }
     Ok(keys)
 }

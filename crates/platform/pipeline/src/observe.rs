@@ -12,6 +12,7 @@
 use baton_sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
+use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -165,15 +166,24 @@ impl Seen {
     /// What is new in other agents' inboxes under `handoffs` since the last scan: each file
     /// once, and one that did not parse again only once it changed. `cfg` names baton's own
     /// agent (its folder and its RETURNs are skipped) and the largest file read.
+    ///
+    /// What it remembers is what is there: a file that left its inbox (its agent took it) is
+    /// forgotten, so the memory of a long-running `serve` follows the inboxes' size, not every
+    /// file they ever held. An inbox that cannot be listed keeps what was remembered of it.
     fn scan(&mut self, handoffs: &Path, cfg: &Scan) -> Vec<(Key, Observed)> {
         let Ok(agents) = std::fs::read_dir(handoffs) else { return Vec::new() };
         let mut found = Vec::new();
+        let hashing = std::hash::RandomState::new();
+        let (mut present, mut unlisted) = (HashSet::new(), Vec::new());
         for agent in agents.flatten() {
             let Some(agent_name) = agent.file_name().to_str().map(str::to_string) else { continue };
             if agent_name == cfg.agent || !names::is_valid_name(&agent_name) {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(agent.path().join(baton_home::config::INBOX)) else { continue };
+            let Ok(entries) = std::fs::read_dir(agent.path().join(baton_home::config::INBOX)) else {
+                unlisted.push(agent_name);
+                continue;
+            };
             for e in entries.flatten() {
                 let name = e.file_name();
                 let markdown = name.as_bytes().ends_with(b".md") && !name.as_bytes().starts_with(b".");
@@ -189,6 +199,7 @@ impl Seen {
                     continue;
                 }
                 let key = (agent_name.clone(), name);
+                present.insert(hashing.hash_one(&key));
                 if self.observed.contains(&key) {
                     continue;
                 }
@@ -223,6 +234,9 @@ impl Seen {
                 found.push((key, record));
             }
         }
+        let kept = |k: &Key| present.contains(&hashing.hash_one(k)) || unlisted.contains(&k.0);
+        self.observed.retain(|k| kept(k));
+        self.unparsed.retain(|k, _| kept(k));
         found
     }
 }
@@ -332,5 +346,25 @@ mod tests {
         let again = o.scan(d.path(), &cfg);
         assert_eq!(again.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), ["fixed"], "read again once changed");
         assert_eq!(again[0].id, "file:claude/broken.json", "no id: named by its file");
+    }
+
+    /// A file its agent took out of its inbox is forgotten; one still there is remembered (not
+    /// reported again), so what is kept follows the inboxes, not every file they ever held.
+    #[test]
+    fn a_file_that_left_its_inbox_is_forgotten_one_still_there_is_not_reported_again() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Scan { agent: "baton".into(), max_file_bytes: 1 << 20 };
+        let inbox = d.path().join("claude").join(baton_home::config::INBOX);
+        std::fs::create_dir_all(&inbox).unwrap();
+        let (a, b) = ("20260118T070951Z__TASK__One__cursor.json", "20260118T070952Z__TASK__Two__cursor.json");
+        std::fs::write(inbox.join(a), TASK).unwrap();
+        std::fs::write(inbox.join(b), TASK.replace("V6", "V7")).unwrap();
+        let mut seen = Seen::default();
+        assert_eq!(seen.scan(d.path(), &cfg).len(), 2);
+        assert_eq!(seen.observed.len(), 2);
+        std::fs::remove_file(inbox.join(a)).unwrap();
+        assert!(seen.scan(d.path(), &cfg).is_empty(), "the one still there is not new");
+        let kept: Vec<_> = seen.observed.iter().map(|(_, n)| n.to_string_lossy().into_owned()).collect();
+        assert_eq!(kept, [b], "the one taken is forgotten");
     }
 }
