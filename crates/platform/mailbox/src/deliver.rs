@@ -122,16 +122,130 @@ pub fn holds(inbox: &Path, msg: &Outgoing) -> Result<bool, MailboxError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(source) => return Err(MailboxError::Io { path: inbox.display().to_string(), source }),
     };
-    Ok(match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Array(items)) => items.iter().any(|m| same(m, msg)),
-        _ => false,
-    })
+    Ok(serde_json::from_slice::<Vec<Probe>>(&bytes).is_ok_and(|items| items.iter().any(|m| m.is(msg))))
 }
 
-fn same(entry: &Value, msg: &Outgoing) -> bool {
-    entry["from"] == msg.from.as_str()
-        && entry["timestamp"] == msg.timestamp.as_str()
-        && entry["text"] == msg.text.as_str()
+/// What a delivery needs of a message already in an inbox: its `from`, `timestamp` and `text`
+/// (to find a message delivered before), borrowed from the file's bytes where they hold no
+/// escape. Anything else in it, and an entry that is no object, is read past, never kept: an
+/// inbox grows to megabytes (Claude Code never removes a message), and parsed whole into
+/// JSON values for each delivery it was ten times its size in memory, in `serve`, twice a
+/// second.
+#[derive(Default)]
+struct Probe<'a> {
+    from: Option<std::borrow::Cow<'a, str>>,
+    timestamp: Option<std::borrow::Cow<'a, str>>,
+    text: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Probe<'_> {
+    fn is(&self, msg: &Outgoing) -> bool {
+        self.from.as_deref() == Some(msg.from.as_str())
+            && self.timestamp.as_deref() == Some(msg.timestamp.as_str())
+            && self.text.as_deref() == Some(msg.text.as_str())
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Probe<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Probe<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Probe<'de>, M::Error> {
+                let mut p = Probe::default();
+                while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "from" => &mut p.from,
+                        "timestamp" => &mut p.timestamp,
+                        "text" => &mut p.text,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    // A field that is no string is no match (as `Value` compared it).
+                    *slot = m.next_value::<Str<'de>>()?.0;
+                }
+                Ok(p)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<Probe<'de>, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Probe::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+            fn visit_unit<E>(self) -> Result<Probe<'de>, E> {
+                Ok(Probe::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string, borrowed where it holds no escape; any other JSON value is `None`.
+struct Str<'a>(Option<std::borrow::Cow<'a, str>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Some(std::borrow::Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Some(std::borrow::Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Some(std::borrow::Cow::Owned(v))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Str<'de>, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Str(None))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Str<'de>, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Str(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+            fn visit_unit<E>(self) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result<(usize, bool), MailboxError> {
@@ -141,24 +255,34 @@ fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result
         .ok_or_else(|| MailboxError::NoInboxFolder(inbox.display().to_string()))?;
     let _lock = lock(inbox, timeout)?;
     let io = |source| MailboxError::Io { path: inbox.display().to_string(), source };
-    let (before, items): (Vec<u8>, Vec<Value>) = match std::fs::read(inbox) {
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => (Vec::new(), Vec::new()),
-        Ok(b) => match serde_json::from_slice::<Value>(&b) {
-            Ok(Value::Array(a)) => (b, a),
-            Ok(_) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), "not a JSON array".into())),
-            Err(e) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), e.to_string())),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
+    let before = match std::fs::read(inbox) {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Vec::new(),
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io(e)),
     };
-    if once && items.iter().any(|m| same(m, msg)) {
+    let items: Vec<Probe> = if before.is_empty() {
+        Vec::new()
+    } else {
+        match serde_json::from_slice::<Vec<Probe>>(&before) {
+            Ok(a) => a,
+            // Said as before: what the file is, when it is valid JSON but no array.
+            Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&before).is_ok() => {
+                return Err(MailboxError::NotAnInbox(inbox.display().to_string(), "not a JSON array".into()));
+            }
+            Err(e) => return Err(MailboxError::NotAnInbox(inbox.display().to_string(), e.to_string())),
+        }
+    };
+    if once && items.iter().any(|m| m.is(msg)) {
         return Ok((items.len(), false));
     }
+    let count = items.len();
+    drop(items);
     let mut entry = json!({"from": msg.from, "text": msg.text, "timestamp": msg.timestamp, "read": false});
     if let Some(s) = &msg.summary {
         entry["summary"] = json!(s);
     }
-    let bytes = spliced(&before, !items.is_empty(), &entry).map_err(|e| io(std::io::Error::other(e)))?;
+    let bytes = spliced(&before, count > 0, &entry).map_err(|e| io(std::io::Error::other(e)))?;
     let name = inbox.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.baton-{}-{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let written = (|| {
@@ -171,7 +295,7 @@ fn append(inbox: &Path, msg: &Outgoing, timeout: Duration, once: bool) -> Result
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    Ok((items.len() + 1, true))
+    Ok((count + 1, true))
 }
 
 /// The inbox `before` (a JSON array, `has_items` when not empty; empty bytes for a missing
@@ -280,10 +404,30 @@ mod tests {
         let broken = d.path().join("broken.json");
         std::fs::write(&broken, "{\"not\": \"an array\"}").unwrap();
         let e = deliver(&broken, &msg(1)).unwrap_err();
-        assert!(e.to_string().contains("broken.json"), "{e}");
+        assert!(e.to_string().contains("broken.json") && e.to_string().contains("not a JSON array"), "{e}");
         assert_eq!(std::fs::read_to_string(&broken).unwrap(), "{\"not\": \"an array\"}");
         assert!(!lock_path(&broken).exists(), "the lock is released on refusal");
         assert!(deliver(&d.path().join("nowhere").join("x.json"), &msg(1)).is_err());
+    }
+
+    /// The messages there are read only for what finds a delivery made before: entries that
+    /// are no object, fields that are no string and escaped texts are read past or matched as
+    /// `Value` matched them, and the count is every entry.
+    #[test]
+    fn a_delivery_made_again_is_found_among_entries_of_any_shape() {
+        let d = tempfile::tempdir().unwrap();
+        let inbox = d.path().join("odd.json");
+        let m = Outgoing { text: "line one\n\"quoted\" é".into(), ..msg(7) };
+        let there = serde_json::json!([
+            1, "x", null, [1, {"from": m.from}], {"from": 5, "text": m.text, "timestamp": m.timestamp},
+            {"from": m.from, "timestamp": m.timestamp, "text": m.text, "extra": {"deep": [1, 2.5e300]}}
+        ]);
+        std::fs::write(&inbox, serde_json::to_string(&there).unwrap()).unwrap();
+        assert!(holds(&inbox, &m).unwrap(), "the escaped text matches");
+        assert!(!deliver_once(&inbox, &m, LOCK_TIMEOUT).unwrap(), "delivered before: not again");
+        let other = Outgoing { timestamp: "2026-02-22T16:25:22.960Z".into(), ..m.clone() };
+        assert!(!holds(&inbox, &other).unwrap());
+        assert_eq!(deliver(&inbox, &other).unwrap(), 7, "six entries there, whatever their shape, and this one");
     }
 
     #[test]
