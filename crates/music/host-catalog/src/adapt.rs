@@ -4,7 +4,8 @@
 //! its arguments to 0.5.0's types, runs the 0.5.0 implementation (`v0_5`), and converts the
 //! answer back: one implementation of grants, caps and deadlines, written against the newest
 //! types, serves every version.
-use baton_runtime::StoreState;
+use baton_runtime::adapt::Conv;
+use baton_runtime::{StoreState, conv};
 use wasmtime::component::Linker;
 
 use crate::wit as v5;
@@ -30,52 +31,7 @@ pub(crate) fn add_to_linker(
     v4::add_to_linker::<StoreState, Cat>(linker, view)
 }
 
-/// A value of one version's generated type as the other version's (same shape, other name).
-trait Conv<T> {
-    fn conv(self) -> T;
-}
-
-macro_rules! same {
-    ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
-}
-same!((), String, u64, u32, bool, f64);
-
-impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
-    fn conv(self) -> Vec<B> {
-        self.into_iter().map(Conv::conv).collect()
-    }
-}
-
-impl<A: Conv<B>, B> Conv<Option<B>> for Option<A> {
-    fn conv(self) -> Option<B> {
-        self.map(Conv::conv)
-    }
-}
-
-impl<A: Conv<B>, B, E: Conv<F>, F> Conv<Result<B, F>> for Result<A, E> {
-    fn conv(self) -> Result<B, F> {
-        self.map(Conv::conv).map_err(Conv::conv)
-    }
-}
-
-/// Records, enums and variants, both ways.
-macro_rules! both {
-    (record $n:ident { $($f:ident),* $(,)? }) => {
-        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { v5::$n { $($f: self.$f.conv()),* } } }
-        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { v4::$n { $($f: self.$f.conv()),* } } }
-    };
-    (enum $n:ident { $($c:ident),* $(,)? }) => {
-        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c => v5::$n::$c),* } } }
-        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c => v4::$n::$c),* } } }
-    };
-    (variant $n:ident { $($c:ident),* $(,)? }) => {
-        impl Conv<v5::$n> for v4::$n { fn conv(self) -> v5::$n { match self { $(v4::$n::$c(m) => v5::$n::$c(m.conv())),* } } }
-        impl Conv<v4::$n> for v5::$n { fn conv(self) -> v4::$n { match self { $(v5::$n::$c(m) => v4::$n::$c(m.conv())),* } } }
-    };
-}
-
-both!(
-    enum PropertyKind {
+conv!(v4 <=> v5, enum PropertyKind {
         Text,
         Number,
         Date,
@@ -86,8 +42,7 @@ both!(
         Relation,
     }
 );
-both!(
-    enum MatchMethod {
+conv!(v4 <=> v5, enum MatchMethod {
         ExternalId,
         Isrc,
         Normalized,
@@ -96,25 +51,24 @@ both!(
         Manual,
     }
 );
-both!(
-    enum Verdict {
+conv!(v4 <=> v5, enum Verdict {
         Match,
         Ambiguous,
         None,
     }
 );
-both!(variant CatalogError { Denied, Invalid, Quota, Io });
-both!(record PropertySpec { id, name, kind, target, inverse, integer });
-both!(record Property { id, name, kind, target, inverse, integer, owner, archived });
-both!(record CollectionInfo { name, owner, records, read_only, properties });
-both!(record UpsertReport { inserted, updated, unchanged });
-both!(record Page { records, next });
-both!(record LinkInfo { key, position, added_at, method });
-both!(record Change { seq, collection, key, op, actor, at, detail });
-both!(record TrackQuery { title, artists, duration_ms, isrc, external_ids, path });
-both!(record Candidate { key, title, artists, duration_ms, score, method, reasons });
-both!(record MatchOutcome { verdict, candidates });
-both!(record Resolution { key, created, outcome });
+conv!(v4 <=> v5, variant CatalogError { Denied, Invalid, Quota, Io });
+conv!(v4 <=> v5, record PropertySpec { id, name, kind, target, inverse, integer });
+conv!(v4 <=> v5, record Property { id, name, kind, target, inverse, integer, owner, archived });
+conv!(v4 <=> v5, record CollectionInfo { name, owner, records, read_only, properties });
+conv!(v4 <=> v5, record UpsertReport { inserted, updated, unchanged });
+conv!(v4 <=> v5, record Page { records, next });
+conv!(v4 <=> v5, record LinkInfo { key, position, added_at, method });
+conv!(v4 <=> v5, record Change { seq, collection, key, op, actor, at, detail });
+conv!(v4 <=> v5, record TrackQuery { title, artists, duration_ms, isrc, external_ids, path });
+conv!(v4 <=> v5, record Candidate { key, title, artists, duration_ms, score, method, reasons });
+conv!(v4 <=> v5, record MatchOutcome { verdict, candidates });
+conv!(v4 <=> v5, record Resolution { key, created, outcome });
 
 type R<T> = wasmtime::Result<Result<T, v4::CatalogError>>;
 

@@ -131,15 +131,15 @@ impl CatalogHost {
 impl HostInterface for CatalogHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> CatView<'_> {
-            let host = s.extension::<CatalogHost>().cloned();
+            let p = s.parts();
+            let host = p.extensions.get::<CatalogHost>().cloned();
+            let task = p.task;
             // A plugin not configured from `baton.toml` (a bare `prepare`) is granted nothing.
-            let g = s.configured::<CatalogGrant>().cloned().unwrap_or_default();
-            let access = Access::plugin(s.plugin(), g.grants, g.quota);
-            let identity = s.identity().map(str::to_string);
-            let deadline = s.deadline();
-            let grants = s.grants().to_vec();
-            let dirs = s.grant_dirs().to_vec();
-            CatView { host, access, identity, grants, dirs, deadline, meter: &mut s.meter, fault: &mut s.host_fault }
+            let g = task.configured::<CatalogGrant>().cloned().unwrap_or_default();
+            let access = Access::plugin(task.plugin(), g.grants, g.quota);
+            let identity = task.identity().map(str::to_string);
+            let (deadline, grants, dirs) = (task.deadline(), task.grants().to_vec(), task.grant_dirs().to_vec());
+            CatView { host, access, identity, grants, dirs, deadline, meter: p.meter, fault: p.fault }
         }
         v0_5::add_to_linker(linker, view)?;
         adapt::add_to_linker(linker, view)

@@ -103,13 +103,13 @@ impl FingerprintHost {
 impl HostInterface for FingerprintHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> FpView<'_> {
+            let p = s.parts();
             FpView {
-                // Fields, not accessors: the fault is borrowed mutably beside them.
-                host: StoreState::extension_in(&s.extensions),
-                grants: &s.grants,
-                dirs: &s.grant_dirs,
-                deadline: s.deadline,
-                fault: &mut s.host_fault,
+                host: p.extensions.get(),
+                grants: p.task.grants(),
+                dirs: p.task.grant_dirs(),
+                deadline: p.task.deadline(),
+                fault: p.fault,
             }
         }
         bindings::v0_3::baton::plugin::fingerprint::add_to_linker::<StoreState, Fp>(linker, view)?;
@@ -146,132 +146,182 @@ impl FpView<'_> {
     }
 }
 
-/// The host functions every version shares, over that version's generated types.
-macro_rules! fingerprint_fns {
-    ($v:ident { $($extra:tt)* }) => {
-        fingerprint_fns!($v = $v::baton::plugin::fingerprint { $($extra)* });
-    };
-    ($v:ident = $($p:ident)::+ { $($extra:tt)* }) => {
-        mod $v {
-            use super::*;
-            use crate::bindings::$($p)::+ as wit;
+/// The newest `fingerprint` interface (`baton:music/fingerprint@0.5.0`), implemented once; the
+/// older ones ([`older`]) are adapted up to it.
+mod newest {
+    use super::*;
+    use crate::bindings::v0_5::baton::music::fingerprint as wit;
 
-            /// A WIT result, or a trap that ends the task `timeout`.
-            pub(super) fn convert<T, U>(fault: &mut Option<String>, r: Result<T, ServiceError>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::FpError>> {
-                if let Err(ServiceError::HostFault(why)) = &r {
-                    fault.get_or_insert_with(|| why.clone());
-                }
-                Ok(match r {
-                    Ok(v) => Ok(ok(v)),
-                    Err(ServiceError::TaskTimeout) => return Err(wasmtime::Trap::Interrupt.into()),
-                    Err(ServiceError::Denied(m)) => Err(wit::FpError::Denied(m)),
-                    Err(ServiceError::Unsupported(m)) => Err(wit::FpError::Unsupported(m)),
-                    Err(ServiceError::Corrupt(m)) => Err(wit::FpError::Corrupt(m)),
-                    Err(ServiceError::Io(m) | ServiceError::HostFault(m)) => Err(wit::FpError::Io(m)),
-                })
-            }
-
-            pub(super) fn tags(t: baton_signal::Tags) -> wit::Tags {
-                wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
-            }
-
-            pub(super) fn info(i: baton_signal::AudioInfo) -> wit::AudioInfo {
-                wit::AudioInfo {
-                    codec: i.codec,
-                    sample_rate: i.sample_rate,
-                    channels: i.channels,
-                    duration: i.duration,
-                    bitrate_kbps: i.bitrate_kbps,
-                    lossless: i.lossless,
-                }
-            }
-
-            pub(super) fn fingerprint(f: baton_signal::FileFingerprint) -> wit::AudioFingerprint {
-                wit::AudioFingerprint {
-                    duration: f.duration,
-                    compressed: f.compressed(),
-                    fingerprint: f.fingerprint,
-                    info: info(f.info),
-                    tags: tags(f.tags),
-                }
-            }
-
-            impl wit::Host for FpView<'_> {
-                async fn fingerprint_file(&mut self, path: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
-                    let r = match self.host() {
-                        Ok(h) => service::fingerprint_file(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
-                        Err(e) => Err(e),
-                    };
-                    convert(self.fault, r, fingerprint)
-                }
-
-                async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
-                    let r = match self.host() {
-                        Ok(h) => service::read_tags(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
-                        Err(e) => Err(e),
-                    };
-                    convert(self.fault, r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
-                }
-
-                async fn best_matches(
-                    &mut self,
-                    fingerprint: Vec<u32>,
-                    min_similarity: f64,
-                    limit: u32,
-                ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
-                    let r = match self.host() {
-                        Ok(h) => {
-                            service::best_matches(h.library.clone(), self.grants, self.dirs, fingerprint, min_similarity, limit, self.deadline)
-                                .await
-                        }
-                        Err(e) => Err(e),
-                    };
-                    convert(self.fault, r, |found| {
-                        found
-                            .into_iter()
-                            .map(|m| wit::LibraryMatch {
-                                path: m.path,
-                                score: m.found.score,
-                                offset_seconds: m.found.offset_seconds,
-                                duration: m.found.duration,
-                                tags: tags(m.found.tags),
-                            })
-                            .collect()
-                    })
-                }
-
-                $($extra)*
-            }
+    /// A WIT result, or a trap that ends the task `timeout`.
+    fn convert<T, U>(
+        fault: &mut Option<String>,
+        r: Result<T, ServiceError>,
+        ok: impl FnOnce(T) -> U,
+    ) -> wasmtime::Result<Result<U, wit::FpError>> {
+        if let Err(ServiceError::HostFault(why)) = &r {
+            fault.get_or_insert_with(|| why.clone());
         }
-    };
-}
+        Ok(match r {
+            Ok(v) => Ok(ok(v)),
+            Err(ServiceError::TaskTimeout) => return Err(wasmtime::Trap::Interrupt.into()),
+            Err(ServiceError::Denied(m)) => Err(wit::FpError::Denied(m)),
+            Err(ServiceError::Unsupported(m)) => Err(wit::FpError::Unsupported(m)),
+            Err(ServiceError::Corrupt(m)) => Err(wit::FpError::Corrupt(m)),
+            Err(ServiceError::Io(m) | ServiceError::HostFault(m)) => Err(wit::FpError::Io(m)),
+        })
+    }
 
-fingerprint_fns!(v0_3 {});
-/// `library-fingerprint` (since 0.4.0).
-macro_rules! library_fingerprint_fn {
-    () => {
-        async fn library_fingerprint(
+    fn tags(t: baton_signal::Tags) -> wit::Tags {
+        wit::Tags { title: t.title, artist: t.artist, album: t.album, isrc: t.isrc }
+    }
+
+    fn info(i: baton_signal::AudioInfo) -> wit::AudioInfo {
+        wit::AudioInfo {
+            codec: i.codec,
+            sample_rate: i.sample_rate,
+            channels: i.channels,
+            duration: i.duration,
+            bitrate_kbps: i.bitrate_kbps,
+            lossless: i.lossless,
+        }
+    }
+
+    fn fingerprint(f: baton_signal::FileFingerprint) -> wit::AudioFingerprint {
+        wit::AudioFingerprint {
+            duration: f.duration,
+            compressed: f.compressed(),
+            fingerprint: f.fingerprint,
+            info: info(f.info),
+            tags: tags(f.tags),
+        }
+    }
+
+    impl wit::Host for FpView<'_> {
+        async fn fingerprint_file(
             &mut self,
             path: String,
-        ) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+        ) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
             let r = match self.host() {
                 Ok(h) => {
-                    service::library_fingerprint(
-                        h.library_db.clone(),
-                        h.db.clone(),
+                    service::fingerprint_file(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await
+                }
+                Err(e) => Err(e),
+            };
+            convert(self.fault, r, fingerprint)
+        }
+
+        async fn read_tags(&mut self, path: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
+            let r = match self.host() {
+                Ok(h) => service::read_tags(h.workers.clone(), self.grants, self.dirs, path, self.deadline).await,
+                Err(e) => Err(e),
+            };
+            convert(self.fault, r, |(i, t)| wit::FileTags { info: info(i), tags: tags(t) })
+        }
+
+        async fn best_matches(
+            &mut self,
+            fingerprint: Vec<u32>,
+            min_similarity: f64,
+            limit: u32,
+        ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
+            let r = match self.host() {
+                Ok(h) => {
+                    let library = h.library.clone();
+                    service::best_matches(
+                        library,
                         self.grants,
                         self.dirs,
-                        path,
+                        fingerprint,
+                        min_similarity,
+                        limit,
                         self.deadline,
                     )
                     .await
                 }
                 Err(e) => Err(e),
             };
+            convert(self.fault, r, |found| {
+                found
+                    .into_iter()
+                    .map(|m| wit::LibraryMatch {
+                        path: m.path,
+                        score: m.found.score,
+                        offset_seconds: m.found.offset_seconds,
+                        duration: m.found.duration,
+                        tags: tags(m.found.tags),
+                    })
+                    .collect()
+            })
+        }
+
+        async fn library_fingerprint(
+            &mut self,
+            path: String,
+        ) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
+            let r = match self.host() {
+                Ok(h) => {
+                    let (library_db, db) = (h.library_db.clone(), h.db.clone());
+                    service::library_fingerprint(library_db, db, self.grants, self.dirs, path, self.deadline).await
+                }
+                Err(e) => Err(e),
+            };
             convert(self.fault, r, |found| found.map(fingerprint))
         }
-    };
+    }
 }
 
-fingerprint_fns!(v0_4 { library_fingerprint_fn!(); });
-fingerprint_fns!(v0_5 = v0_5::baton::music::fingerprint { library_fingerprint_fn!(); });
+/// `baton:plugin/fingerprint` 0.3.0 and 0.4.0 (the same shapes under the core package's name;
+/// 0.3.0 without `library-fingerprint`), adapted up to the newest (`baton_runtime::adapt`).
+mod older {
+    use baton_runtime::adapt::Conv;
+    use baton_runtime::conv;
+
+    use super::FpView;
+    use crate::bindings::v0_3::baton::plugin::fingerprint as v3;
+    use crate::bindings::v0_4::baton::plugin::fingerprint as v4;
+    use crate::bindings::v0_5::baton::music::fingerprint as v5;
+
+    type R<T, E> = wasmtime::Result<Result<T, E>>;
+
+    macro_rules! shapes {
+        ($old:ident) => {
+            conv!($old <=> v5, variant FpError { Denied, Unsupported, Corrupt, Io });
+            conv!(v5 => $old, record Tags { title, artist, album, isrc });
+            conv!(v5 => $old, record AudioInfo { codec, sample_rate, channels, duration, bitrate_kbps, lossless });
+            conv!(v5 => $old, record AudioFingerprint { duration, compressed, fingerprint, info, tags });
+            conv!(v5 => $old, record FileTags { info, tags });
+            conv!(v5 => $old, record LibraryMatch { path, score, offset_seconds, duration, tags });
+        };
+    }
+    shapes!(v3);
+    shapes!(v4);
+
+    /// The calls 0.3.0 has; 0.4.0 adds `library-fingerprint`.
+    macro_rules! calls {
+        ($old:ident { $($extra:tt)* }) => {
+            impl $old::Host for FpView<'_> {
+                async fn fingerprint_file(&mut self, path: String) -> R<$old::AudioFingerprint, $old::FpError> {
+                    Ok(v5::Host::fingerprint_file(self, path).await?.conv())
+                }
+                async fn read_tags(&mut self, path: String) -> R<$old::FileTags, $old::FpError> {
+                    Ok(v5::Host::read_tags(self, path).await?.conv())
+                }
+                async fn best_matches(
+                    &mut self,
+                    fingerprint: Vec<u32>,
+                    min_similarity: f64,
+                    limit: u32,
+                ) -> R<Vec<$old::LibraryMatch>, $old::FpError> {
+                    Ok(v5::Host::best_matches(self, fingerprint, min_similarity, limit).await?.conv())
+                }
+                $($extra)*
+            }
+        };
+    }
+    calls!(v3 {});
+    calls!(v4 {
+        async fn library_fingerprint(&mut self, path: String) -> R<Option<v4::AudioFingerprint>, v4::FpError> {
+            Ok(v5::Host::library_fingerprint(self, path).await?.conv())
+        }
+    });
+}

@@ -1,4 +1,4 @@
-//! `baton:plugin/sqlite` (since 0.4.0): read-only snapshots of SQLite files inside a plugin's
+//! `baton:music/sqlite` (`baton:plugin/sqlite` at 0.4.0): read-only snapshots of SQLite files inside a plugin's
 //! grants, for plugins that read another program's library (djay's `MediaLibrary.db`).
 //!
 //! Like `baton-host-fp`, this crate sits beside the sandbox: [`SqliteHost`] plugs into the
@@ -10,7 +10,7 @@
 // Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 pub mod budget;
-mod music;
+mod older;
 pub mod snapshot;
 
 use std::path::PathBuf;
@@ -27,19 +27,21 @@ pub use snapshot::{DEFAULT_MEMORY_BYTES, Limits, MAX_CALL_BYTES, MAX_ROWS, Snaps
 /// A snapshot as the task's resource table holds it.
 pub struct SnapshotHandle(Arc<snapshot::Snapshot>);
 
+/// The newest `sqlite` interface (`baton:music/sqlite@0.5.0`), implemented here; 0.4.0's
+/// (`baton:plugin/sqlite`, the same shapes) is adapted up to it in [`older`].
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../../wit/v0.4",
-        world: "plugin",
+        path: ["../../../wit/v0.5", "../../../wit/v0.5/music"],
+        world: "baton:music/music",
         // Trappable: a task whose time runs out during a call ends `timeout`, not with an error
         // the plugin could ignore.
-        imports: { "baton:plugin/sqlite": async | trappable, default: async },
+        imports: { "baton:music/sqlite": async | trappable, default: async },
         exports: { default: async },
-        with: { "baton:plugin/sqlite.snapshot": super::SnapshotHandle },
+        with: { "baton:music/sqlite.snapshot": super::SnapshotHandle },
     });
 }
 
-use bindings::baton::plugin::sqlite as wit;
+use bindings::baton::music::sqlite as wit;
 
 /// The sqlite service of one host process.
 pub struct SqliteHost {
@@ -87,19 +89,23 @@ impl Default for SqliteSettings {
 impl HostInterface for SqliteHost {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
         fn view(s: &mut StoreState) -> SqlView<'_> {
+            let p = s.parts();
             SqlView {
-                host: StoreState::extension_in(&s.extensions),
-                grants: &s.grants,
-                dirs: &s.grant_dirs,
-                deadline: s.deadline,
-                task: &s.task_id,
-                table: &mut s.table,
-                meter: &mut s.meter,
-                fault: &mut s.host_fault,
+                host: p.extensions.get(),
+                grants: p.task.grants(),
+                dirs: p.task.grant_dirs(),
+                deadline: p.task.deadline(),
+                task: p.task.task_id(),
+                table: p.table,
+                meter: p.meter,
+                fault: p.fault,
             }
         }
+        // The music package's `types` (no functions; every music host crate links it, so each
+        // works alone).
+        bindings::baton::music::types::add_to_linker::<StoreState, Sql>(linker, view)?;
         wit::add_to_linker::<StoreState, Sql>(linker, view)?;
-        music::add_to_linker(linker, view)
+        older::add_to_linker(linker, view)
     }
 }
 
@@ -169,6 +175,8 @@ fn to_wit(v: snapshot::Value) -> wit::SqlValue {
         snapshot::Value::Blob(b) => wit::SqlValue::Blob(b),
     }
 }
+
+impl bindings::baton::music::types::Host for SqlView<'_> {}
 
 impl wit::Host for SqlView<'_> {}
 

@@ -49,53 +49,85 @@ const PROGRESS_TRACE_EVERY: Duration = Duration::from_secs(1);
 const MAX_PROGRESS_MESSAGE: usize = 512;
 
 pub struct StoreState {
-    pub wasi: WasiCtx,
-    pub table: ResourceTable,
-    /// Memory, output and quota accounting for the task.
-    pub meter: TaskMeter,
-    /// Which grant each open file belongs to, for disk quotas.
-    pub fs_guard: crate::fsguard::FsGuard,
-    pub kv_quota: KvQuota,
-    /// When the last progress line was kept, and logged by the host.
-    pub progress_kept: Option<Instant>,
-    pub progress_traced: Option<Instant>,
-    pub progress_finished: bool,
-    /// Log lines refused once the caps were reached (reported in one last line).
-    pub logs_dropped: u64,
-    pub plugin: String,
-    pub task_id: String,
-    pub grants: Vec<Grant>,
-    /// Each grant's folder, held open since load, in `grants` order: host interfaces open
-    /// files beneath these, never by resolving `grants[i].host_path` again.
-    pub grant_dirs: Vec<crate::grants::GrantDir>,
-    /// Its `[plugins.NAME.settings]`, and what the host interfaces granted it.
-    pub settings: PluginSettings,
-    pub logs: Vec<LogLine>,
-    /// The task's stdout and stderr (see [`crate::stdio`]).
-    pub stdio: crate::stdio::Capture,
-    pub follow_ups: Vec<FollowUp>,
-    pub held_locks: Vec<String>,
-    pub locks: Arc<dyn NamedLocks>,
-    /// Raised when a lock this task holds is lost: its host calls trap from then on.
-    pub lock_alarm: Arc<LockAlarm>,
+    /// WASI: the task's files behind their guard, its captured stdio, and the resource table
+    /// every interface keeps its handles in.
+    pub(crate) sandbox: Sandbox,
+    /// Who and what the task is, for every interface (read-only once the task starts).
+    pub(crate) task: TaskContext,
+    /// Memory, output and quota accounting for the task, which every interface charges.
+    pub(crate) meter: TaskMeter,
+    /// What `baton:plugin/host`'s calls keep: logs, progress, follow-ups, kv, locks.
+    pub(crate) calls: HostCalls,
     /// Why a host call of this task failed for a passing fault on the host's side, if one did
     /// (see [`StoreState::host_fault`]).
-    pub host_fault: Option<String>,
-    pub kv: Arc<dyn KvStore>,
-    /// When the task's time budget runs out (for `remaining-ms`).
-    pub deadline: Instant,
+    pub(crate) fault: Option<String>,
     /// The host interfaces added to the runtime ([`crate::Runtime::add_host_interface`]).
-    pub extensions: Arc<Vec<Arc<dyn crate::HostInterface>>>,
+    pub(crate) extensions: Arc<Vec<Arc<dyn crate::HostInterface>>>,
     /// Keeps the epoch advancing while this store exists (see [`crate::epoch`]).
     pub(crate) _ticking: crate::epoch::Ticking,
 }
 
-impl StoreState {
-    /// The task's filesystem behind its guard, for [`crate::fsguard`]'s host functions.
-    pub(crate) fn guarded_fs(&mut self) -> crate::fsguard::Guarded<'_> {
-        let fs =
-            wasmtime_wasi::filesystem::WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table };
-        crate::fsguard::Guarded::new(fs, &mut self.fs_guard)
+/// WASI's part of a task's store.
+pub(crate) struct Sandbox {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    /// Which grant each open file belongs to, for disk quotas.
+    pub(crate) fs_guard: crate::fsguard::FsGuard,
+    /// The task's stdout and stderr (see [`crate::stdio`]).
+    pub(crate) stdio: crate::stdio::Capture,
+}
+
+/// Who and what a task is: what every host interface may read of it.
+pub struct TaskContext {
+    pub(crate) plugin: String,
+    pub(crate) task_id: String,
+    pub(crate) grants: Vec<Grant>,
+    /// Each grant's folder, held open since load, in `grants` order: host interfaces open
+    /// files beneath these, never by resolving `grants[i].host_path` again.
+    pub(crate) grant_dirs: Vec<crate::grants::GrantDir>,
+    /// Its `[plugins.NAME.settings]`, and what the host interfaces granted it.
+    pub(crate) settings: PluginSettings,
+    /// When the task's time budget runs out (for `remaining-ms`).
+    pub(crate) deadline: Instant,
+}
+
+/// What `baton:plugin/host`'s calls keep for one task.
+pub(crate) struct HostCalls {
+    pub(crate) logs: Vec<LogLine>,
+    /// Log lines refused once the caps were reached (reported in one last line).
+    pub(crate) logs_dropped: u64,
+    pub(crate) progress: Progress,
+    pub(crate) follow_ups: Vec<FollowUp>,
+    pub(crate) kv: Arc<dyn KvStore>,
+    pub(crate) kv_quota: KvQuota,
+    pub(crate) locks: TaskLocks,
+}
+
+/// When the last progress line was kept, and logged by the host.
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) kept: Option<Instant>,
+    pub(crate) traced: Option<Instant>,
+    pub(crate) finished: bool,
+}
+
+/// The named locks a task holds, and the alarm raised when one is lost.
+pub(crate) struct TaskLocks {
+    pub(crate) named: Arc<dyn NamedLocks>,
+    pub(crate) held: Vec<String>,
+    /// Raised when a lock this task holds is lost: its host calls trap from then on.
+    pub(crate) alarm: Arc<LockAlarm>,
+}
+
+impl TaskContext {
+    /// The plugin this store runs.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// The TASK's id.
+    pub fn task_id(&self) -> &str {
+        &self.task_id
     }
 
     /// The folders this task was granted.
@@ -103,14 +135,9 @@ impl StoreState {
         &self.grants
     }
 
-    /// The task's grants with their open folders (same order as [`StoreState::grants`]).
+    /// The task's grants with their open folders (same order as [`TaskContext::grants`]).
     pub fn grant_dirs(&self) -> &[crate::grants::GrantDir] {
         &self.grant_dirs
-    }
-
-    /// The plugin this store runs.
-    pub fn plugin(&self) -> &str {
-        &self.plugin
     }
 
     /// What the host interface that made `T` granted this plugin at load
@@ -128,6 +155,55 @@ impl StoreState {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
+}
+
+/// The host interfaces added to the runtime, as a host interface's view finds its own.
+#[derive(Clone, Copy)]
+pub struct Extensions<'a>(&'a [Arc<dyn crate::HostInterface>]);
+
+impl<'a> Extensions<'a> {
+    /// The host interface of type `T`, if it was added.
+    pub fn get<T: Any + Send + Sync>(self) -> Option<&'a T> {
+        self.0.iter().find_map(|e| (&**e as &dyn Any).downcast_ref::<T>())
+    }
+}
+
+/// What a host interface's view may borrow of a task's store, each part on its own, so one
+/// view can read the task while it charges the meter and notes a fault.
+pub struct Parts<'a> {
+    pub task: &'a TaskContext,
+    pub meter: &'a mut TaskMeter,
+    /// The task's resource table (a resource an interface hands the plugin lives here).
+    pub table: &'a mut ResourceTable,
+    /// The task's host fault (see [`StoreState::host_fault`]): set it for a failure on the
+    /// host's side that may pass.
+    pub fault: &'a mut Option<String>,
+    pub extensions: Extensions<'a>,
+}
+
+impl StoreState {
+    /// The task's filesystem behind its guard, for [`crate::fsguard`]'s host functions.
+    pub(crate) fn guarded_fs(&mut self) -> crate::fsguard::Guarded<'_> {
+        let Sandbox { wasi, table, fs_guard, .. } = &mut self.sandbox;
+        let fs = wasmtime_wasi::filesystem::WasiFilesystemCtxView { ctx: wasi.filesystem(), table };
+        crate::fsguard::Guarded::new(fs, fs_guard)
+    }
+
+    /// Who and what the task is.
+    pub fn task(&self) -> &TaskContext {
+        &self.task
+    }
+
+    /// The store's parts, for a host interface's view (see [`Parts`]).
+    pub fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            task: &self.task,
+            meter: &mut self.meter,
+            table: &mut self.sandbox.table,
+            fault: &mut self.fault,
+            extensions: Extensions(&self.extensions),
+        }
+    }
 
     /// Notes that a host call of this task failed for a fault on the host's side that passes
     /// by itself (the state disk full, an I/O error, a busy database), not for anything the
@@ -135,24 +211,24 @@ impl StoreState {
     /// would; if the task then fails, it ends as [`crate::RunError::HostFault`] and runs again
     /// once the fault has passed.
     pub fn host_fault(&mut self, why: impl Into<String>) {
-        self.host_fault.get_or_insert_with(|| why.into());
+        self.fault.get_or_insert_with(|| why.into());
+    }
+
+    /// Releases the named locks the task still holds (its end, however it ended).
+    pub(crate) fn release_locks(&self) {
+        let locks = &self.calls.locks;
+        locks.named.release_all(&self.task.plugin, &self.task.task_id, &locks.held);
     }
 
     /// The host interface of type `T` added to the runtime, if any.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
-        Self::extension_in(&self.extensions)
-    }
-
-    /// [`StoreState::extension`] over the field alone, for a view that also borrows another
-    /// field mutably (the task's meter, its host fault).
-    pub fn extension_in<T: Any + Send + Sync>(extensions: &[Arc<dyn crate::HostInterface>]) -> Option<&T> {
-        extensions.iter().find_map(|e| (&**e as &dyn Any).downcast_ref::<T>())
+        Extensions(&self.extensions).get()
     }
 }
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView { ctx: &mut self.sandbox.wasi, table: &mut self.sandbox.table }
     }
 }
 
@@ -165,29 +241,29 @@ impl StoreState {
         let message = truncate(message, MAX_LOG_LINE);
         // Stored as a row with its level and time stamp: about 64 bytes besides the text.
         // Counted at what the host keeps: the allocation, not only the text in it.
-        if self.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.capacity() + 64) {
-            self.logs_dropped += 1;
+        if self.calls.logs.len() >= MAX_LOG_LINES || !self.meter.log(message.capacity() + 64) {
+            self.calls.logs_dropped += 1;
             return;
         }
-        tracing::debug!(plugin = %self.plugin, task = %self.task_id, level, "{message}");
-        self.logs.push(LogLine { at: now(), level, message });
+        tracing::debug!(plugin = %self.task.plugin, task = %self.task.task_id, level, "{message}");
+        self.calls.logs.push(LogLine { at: now(), level, message });
     }
 
     fn progress_impl(&mut self, done: u64, total: u64, message: String) {
         let now = Instant::now();
         let due = |last: Option<Instant>, every| last.is_none_or(|t| now.duration_since(t) >= every);
         // The final update is always kept, once: repeating it is no way around the limit.
-        let last = done >= total && !self.progress_finished;
-        if !(last || due(self.progress_kept, PROGRESS_EVERY)) {
+        let last = done >= total && !self.calls.progress.finished;
+        if !(last || due(self.calls.progress.kept, PROGRESS_EVERY)) {
             return;
         }
-        self.progress_finished |= last;
+        self.calls.progress.finished |= last;
         let message = truncate(message, MAX_PROGRESS_MESSAGE);
-        if last || due(self.progress_traced, PROGRESS_TRACE_EVERY) {
-            self.progress_traced = Some(now);
-            tracing::info!(plugin = %self.plugin, task = %self.task_id, done, total, "{message}");
+        if last || due(self.calls.progress.traced, PROGRESS_TRACE_EVERY) {
+            self.calls.progress.traced = Some(now);
+            tracing::info!(plugin = %self.task.plugin, task = %self.task.task_id, done, total, "{message}");
         }
-        self.progress_kept = Some(now);
+        self.calls.progress.kept = Some(now);
         self.push_log("progress", format!("{done}/{total} {message}"));
     }
 
@@ -199,7 +275,7 @@ impl StoreState {
         while first > 0 {
             let line = &captured.lines[first - 1].1;
             let cost = line.len().min(MAX_LOG_LINE) + 64;
-            if cost > room || self.logs.len() + (captured.lines.len() - first) >= MAX_LOG_LINES {
+            if cost > room || self.calls.logs.len() + (captured.lines.len() - first) >= MAX_LOG_LINES {
                 break;
             }
             room -= cost;
@@ -208,7 +284,7 @@ impl StoreState {
         let dropped = captured.dropped_lines + first as u64;
         if dropped > 0 {
             let at = now();
-            self.logs.push(LogLine {
+            self.calls.logs.push(LogLine {
                 at,
                 level: "warn",
                 message: format!("{dropped} earlier lines of stdout/stderr dropped: over the task's log cap"),
@@ -221,12 +297,12 @@ impl StoreState {
 
     /// The logs to keep, with a last line saying how many were dropped.
     pub fn take_logs(&mut self) -> Vec<LogLine> {
-        let mut logs = std::mem::take(&mut self.logs);
-        if self.logs_dropped > 0 {
+        let mut logs = std::mem::take(&mut self.calls.logs);
+        if self.calls.logs_dropped > 0 {
             logs.push(LogLine {
                 at: now(),
                 level: "warn",
-                message: format!("{} more log lines dropped: over the task's log cap", self.logs_dropped),
+                message: format!("{} more log lines dropped: over the task's log cap", self.calls.logs_dropped),
             });
         }
         logs
@@ -235,15 +311,16 @@ impl StoreState {
 
 impl StoreState {
     fn grants_view(&self) -> Vec<(String, String, bool)> {
-        self.grants
+        self.task
+            .grants
             .iter()
-            .zip(crate::guest_paths(&self.grants))
+            .zip(crate::guest_paths(&self.task.grants))
             .map(|(g, guest_path)| (g.name.clone(), guest_path, g.writable))
             .collect()
     }
 
     fn remaining_ms_impl(&self) -> u64 {
-        self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
+        self.task.deadline.saturating_duration_since(Instant::now()).as_millis() as u64
     }
 
     /// Writes a kv entry within the plugin's quota. Going over it ends the task
@@ -251,7 +328,7 @@ impl StoreState {
     /// error to report either with.
     fn kv_set_checked(&mut self, key: String, value: String) -> wasmtime::Result<()> {
         let over = |what: String| -> wasmtime::Result<()> { Err(QuotaExceeded(what).into()) };
-        let quota = self.kv_quota;
+        let quota = self.calls.kv_quota;
         if key.len() > quota.key_bytes {
             return self.quota_trap(format!("kv quota: a key of {} bytes (at most {})", key.len(), quota.key_bytes));
         }
@@ -263,7 +340,7 @@ impl StoreState {
             self.meter.memory_refused = true;
             return over("a kv write does not fit the task's memory cap".into());
         }
-        let r = self.kv.set(&self.plugin, &key, &value, &quota);
+        let r = self.calls.kv.set(&self.task.plugin, &key, &value, &quota);
         self.meter.release(in_flight);
         match r {
             Ok(()) => Ok(()),
@@ -284,7 +361,7 @@ impl StoreState {
     /// Traps once a lock this task held was lost: the task ends as `transient` (see
     /// `Runtime::handle`), at its next host call if it was not waiting in one.
     fn lock_lost(&self) -> wasmtime::Result<()> {
-        match self.lock_alarm.reason() {
+        match self.calls.locks.alarm.reason() {
             Some(why) => Err(wasmtime::Error::msg(why)),
             None => Ok(()),
         }
@@ -297,23 +374,31 @@ impl StoreState {
     }
 
     async fn lock_acquire_impl(&mut self, name: String, timeout_ms: u32) -> Result<(), crate::locks::LockError> {
-        if self.held_locks.contains(&name) {
+        if self.calls.locks.held.contains(&name) {
             return Ok(());
         }
-        self.locks
-            .acquire(&self.plugin, &self.task_id, &name, Duration::from_millis(timeout_ms.into()), &self.lock_alarm)
+        self.calls
+            .locks
+            .named
+            .acquire(
+                &self.task.plugin,
+                &self.task.task_id,
+                &name,
+                Duration::from_millis(timeout_ms.into()),
+                &self.calls.locks.alarm,
+            )
             .await?;
-        self.held_locks.push(name);
+        self.calls.locks.held.push(name);
         Ok(())
     }
 
     /// Releases a lock this task holds; a lock held by another task is not touched.
     fn lock_release_impl(&mut self, name: String) {
-        if !self.held_locks.contains(&name) {
+        if !self.calls.locks.held.contains(&name) {
             return;
         }
-        self.locks.release(&self.plugin, &self.task_id, &name);
-        self.held_locks.retain(|n| n != &name);
+        self.calls.locks.named.release(&self.task.plugin, &self.task.task_id, &name);
+        self.calls.locks.held.retain(|n| n != &name);
     }
 
     fn emit_impl(
@@ -323,7 +408,7 @@ impl StoreState {
         body: String,
         correlation_id: Option<String>,
     ) -> Result<String, FollowUpRefused> {
-        if self.follow_ups.len() >= MAX_FOLLOW_UPS {
+        if self.calls.follow_ups.len() >= MAX_FOLLOW_UPS {
             return Err(FollowUpRefused::TooMany);
         }
         if !baton_handoff::names::is_valid_name(&to) {
@@ -361,9 +446,9 @@ impl StoreState {
             self.meter.release(size * 2);
             return Err(FollowUpRefused::Envelope(forged.join(", ")));
         }
-        let seq = self.follow_ups.len() as u32 + 1;
-        let id = follow_up_id(&self.task_id, seq);
-        self.follow_ups.push(FollowUp { seq, to, title, body, correlation_id });
+        let seq = self.calls.follow_ups.len() as u32 + 1;
+        let id = follow_up_id(&self.task.task_id, seq);
+        self.calls.follow_ups.push(FollowUp { seq, to, title, body, correlation_id });
         Ok(id)
     }
 }
@@ -397,23 +482,23 @@ pub(crate) enum FollowUpRefused {
     Envelope(String),
 }
 
-/// The host functions every version shares, written once. Each version's types are distinct
-/// Rust types (one `bindgen!` each), so the bodies are stamped out per version module.
-macro_rules! common_host_fns {
-    ($v:ident) => {
-        async fn log(
-            &mut self,
-            level: crate::bindings::$v::baton::plugin::types::Level,
-            message: String,
-        ) -> wasmtime::Result<()> {
+/// `baton:plugin/host` as the newest version has it, the one implementation: every older
+/// version is adapted up to it (`older.rs`).
+mod newest {
+    use super::StoreState;
+    use crate::bindings::v0_6::baton::plugin::{host, types};
+
+    impl types::Host for StoreState {}
+
+    impl host::Host for StoreState {
+        async fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
             self.lock_lost()?;
-            use crate::bindings::$v::baton::plugin::types::Level;
             let level = match level {
-                Level::Trace => "trace",
-                Level::Debug => "debug",
-                Level::Info => "info",
-                Level::Warn => "warn",
-                Level::Error => "error",
+                types::Level::Trace => "trace",
+                types::Level::Debug => "debug",
+                types::Level::Info => "info",
+                types::Level::Warn => "warn",
+                types::Level::Error => "error",
             };
             self.push_log(level, message);
             Ok(())
@@ -425,22 +510,18 @@ macro_rules! common_host_fns {
             Ok(())
         }
 
-        async fn grants(&mut self) -> wasmtime::Result<Vec<crate::bindings::$v::baton::plugin::types::Grant>> {
+        async fn grants(&mut self) -> wasmtime::Result<Vec<types::Grant>> {
             self.lock_lost()?;
             Ok(self
                 .grants_view()
                 .into_iter()
-                .map(|(name, guest_path, writable)| crate::bindings::$v::baton::plugin::types::Grant {
-                    name,
-                    guest_path,
-                    writable,
-                })
+                .map(|(name, guest_path, writable)| types::Grant { name, guest_path, writable })
                 .collect())
         }
 
         async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
             self.lock_lost()?;
-            Ok(self.kv.get(&self.plugin, &key))
+            Ok(self.calls.kv.get(&self.task.plugin, &key))
         }
 
         async fn kv_set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
@@ -450,7 +531,7 @@ macro_rules! common_host_fns {
 
         async fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
             self.lock_lost()?;
-            self.kv.delete(&self.plugin, &key);
+            self.calls.kv.delete(&self.task.plugin, &key);
             Ok(())
         }
 
@@ -465,240 +546,30 @@ macro_rules! common_host_fns {
             Ok(())
         }
 
-        async fn emit(
-            &mut self,
-            task: crate::bindings::$v::baton::plugin::types::FollowUp,
-        ) -> wasmtime::Result<Result<String, String>> {
+        async fn emit(&mut self, task: types::FollowUp) -> wasmtime::Result<Result<String, String>> {
             self.lock_lost()?;
             Ok(self.emit_impl(task.to, task.title, task.body, task.correlation_id).map_err(|e| e.to_string()))
         }
-    };
-}
 
-impl crate::bindings::v0_1::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_1::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_1);
-}
-
-impl crate::bindings::v0_2::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_2::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_2);
-
-    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.remaining_ms_impl())
-    }
-}
-
-impl crate::bindings::v0_3::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_3::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_3);
-
-    async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.remaining_ms_impl())
-    }
-}
-
-/// The host functions 0.4.0 added (and 0.2.0's `remaining-ms`), shared by 0.4.0, 0.5.0 and
-/// 0.6.0, whose `host` interfaces are the same.
-macro_rules! host_fns_since_0_4 {
-    () => {
         async fn remaining_ms(&mut self) -> wasmtime::Result<u64> {
             Ok(self.remaining_ms_impl())
         }
 
         async fn settings(&mut self) -> wasmtime::Result<String> {
             // From baton.toml, so small; the copy into the guest is bounded by its memory cap.
-            let text = self.settings.settings.to_string();
-            Ok(text)
+            Ok(self.task.settings.settings.to_string())
         }
 
         async fn guest_path(&mut self, host_path: String) -> wasmtime::Result<Option<String>> {
-            Ok(crate::paths::guest_path_of(&self.grants, std::path::Path::new(&host_path)))
+            Ok(crate::paths::guest_path_of(&self.task.grants, std::path::Path::new(&host_path)))
         }
 
         async fn host_path(&mut self, guest_path: String) -> wasmtime::Result<Option<String>> {
-            Ok(crate::paths::host_path_of(&self.grants, &guest_path)
+            Ok(crate::paths::host_path_of(&self.task.grants, &guest_path)
                 .and_then(|p| p.into_os_string().into_string().ok()))
         }
-    };
-}
-
-impl crate::bindings::v0_4::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_4::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_4);
-    host_fns_since_0_4!();
-}
-
-impl crate::bindings::v0_5::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_5::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_5);
-    host_fns_since_0_4!();
-}
-
-impl crate::bindings::v0_6::baton::plugin::types::Host for StoreState {}
-impl crate::bindings::v0_6::baton::plugin::host::Host for StoreState {
-    common_host_fns!(v0_6);
-    host_fns_since_0_4!();
-}
-
-/// `baton:plugin/fingerprint@0.3.0` when no crate provides it: every call is refused.
-mod no_fingerprint_v0_3 {
-    use super::StoreState;
-    use crate::bindings::v0_3::baton::plugin::fingerprint as wit;
-
-    fn refused() -> wit::FpError {
-        wit::FpError::Io("this host offers no fingerprint service".into())
-    }
-
-    impl wit::Host for StoreState {
-        async fn fingerprint_file(
-            &mut self,
-            _: String,
-        ) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-
-        async fn read_tags(&mut self, _: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-
-        async fn best_matches(
-            &mut self,
-            _: Vec<u32>,
-            _: f64,
-            _: u32,
-        ) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
-            Ok(Err(refused()))
-        }
     }
 }
-
-/// `baton:plugin/fingerprint@0.4.0` when no crate provides it: every call is refused.
-macro_rules! no_fingerprint {
-    ($m:ident, $($p:ident)::+) => {
-mod $m {
-    use super::StoreState;
-    use crate::bindings::$($p)::+ as wit;
-
-    fn refused() -> wit::FpError {
-        wit::FpError::Io("this host offers no fingerprint service".into())
-    }
-
-    impl wit::Host for StoreState {
-        async fn fingerprint_file(&mut self, _: String) -> wasmtime::Result<Result<wit::AudioFingerprint, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-
-        async fn read_tags(&mut self, _: String) -> wasmtime::Result<Result<wit::FileTags, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-
-        async fn best_matches(&mut self, _: Vec<u32>, _: f64, _: u32) -> wasmtime::Result<Result<Vec<wit::LibraryMatch>, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-
-        async fn library_fingerprint(&mut self, _: String) -> wasmtime::Result<Result<Option<wit::AudioFingerprint>, wit::FpError>> {
-            Ok(Err(refused()))
-        }
-    }
-}
-    };
-}
-no_fingerprint!(no_fingerprint_v0_4, v0_4::baton::plugin::fingerprint);
-
-/// `baton:plugin/catalog@0.4.0` when no crate provides it: every call is refused.
-macro_rules! no_catalog {
-    ($m:ident, $($p:ident)::+) => {
-mod $m {
-    use super::StoreState;
-    use crate::bindings::$($p)::+ as wit;
-
-    type R<T> = wasmtime::Result<Result<T, wit::CatalogError>>;
-
-    fn refused<T>() -> R<T> {
-        Ok(Err(wit::CatalogError::Io("this host offers no catalog".into())))
-    }
-
-    impl wit::Host for StoreState {
-        async fn collections(&mut self) -> R<Vec<wit::CollectionInfo>> {
-            refused()
-        }
-        async fn ensure_collection(&mut self, _: String, _: Vec<wit::PropertySpec>) -> R<()> {
-            refused()
-        }
-        async fn rename_property(&mut self, _: String, _: String, _: String) -> R<()> {
-            refused()
-        }
-        async fn remove_property(&mut self, _: String, _: String) -> R<()> {
-            refused()
-        }
-        async fn upsert(&mut self, _: String, _: String) -> R<wit::UpsertReport> {
-            refused()
-        }
-        async fn get(&mut self, _: String, _: String, _: bool) -> R<Option<String>> {
-            refused()
-        }
-        async fn query(&mut self, _: String, _: String, _: Option<String>, _: u32) -> R<wit::Page> {
-            refused()
-        }
-        async fn links(&mut self, _: String, _: String, _: String) -> R<Vec<wit::LinkInfo>> {
-            refused()
-        }
-        async fn link(&mut self, _: String, _: String, _: String, _: String, _: Option<String>, _: Option<wit::MatchMethod>) -> R<bool> {
-            refused()
-        }
-        async fn unlink(&mut self, _: String, _: String, _: String, _: String) -> R<bool> {
-            refused()
-        }
-        async fn changes_since(&mut self, _: u64, _: u32) -> R<Vec<wit::Change>> {
-            refused()
-        }
-        async fn match_track(&mut self, _: wit::TrackQuery) -> R<wit::MatchOutcome> {
-            refused()
-        }
-        async fn resolve_track(&mut self, _: wit::TrackQuery, _: String) -> R<wit::Resolution> {
-            refused()
-        }
-    }
-}
-    };
-}
-no_catalog!(no_catalog_v0_4, v0_4::baton::plugin::catalog);
-
-/// `baton:plugin/sqlite@0.4.0` when no crate provides it: `open` is refused, so no snapshot
-/// ever exists.
-macro_rules! no_sqlite {
-    ($m:ident, $($p:ident)::+) => {
-mod $m {
-    use super::StoreState;
-    use crate::bindings::$($p)::+ as wit;
-    use wasmtime::component::Resource;
-
-    impl wit::Host for StoreState {}
-
-    impl wit::HostSnapshot for StoreState {
-        async fn open(&mut self, _: String) -> wasmtime::Result<Result<Resource<wit::Snapshot>, wit::SqliteError>> {
-            Ok(Err(wit::SqliteError::Io("this host offers no sqlite access".into())))
-        }
-
-        async fn query(
-            &mut self,
-            _: Resource<wit::Snapshot>,
-            _: String,
-            _: Vec<wit::SqlValue>,
-            _: u32,
-        ) -> wasmtime::Result<Result<wit::Rows, wit::SqliteError>> {
-            Ok(Err(wit::SqliteError::Io("this host offers no sqlite access".into())))
-        }
-
-        async fn drop(&mut self, _: Resource<wit::Snapshot>) -> wasmtime::Result<()> {
-            Ok(())
-        }
-    }
-}
-    };
-}
-no_sqlite!(no_sqlite_v0_4, v0_4::baton::plugin::sqlite);
 
 /// The top-level fields of a handoff (handoffs/schema/handoff.v1.json): the envelope, which
 /// the host writes. A follow-up body that sets one is refused, so a plugin cannot make a TASK

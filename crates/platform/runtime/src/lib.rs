@@ -28,6 +28,7 @@
 // Tests make their trees with `create_dir_all`; the code goes through `baton_fs::ensure_dir` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod adapt;
 mod bindings;
 pub mod cache;
 pub mod compile;
@@ -37,7 +38,9 @@ pub mod grants;
 mod host;
 pub mod limits;
 mod locks;
+mod older;
 mod paths;
+mod refused;
 pub mod stdio;
 mod version;
 
@@ -56,7 +59,7 @@ use wasmtime_wasi::WasiCtx;
 use crate::version::{Pre, RawFailure, RawOutcome};
 
 pub use crate::compile::{CompileError, CompileLimits};
-pub use crate::host::{FollowUp, LogLine, StoreState, follow_up_id};
+pub use crate::host::{Extensions, FollowUp, LogLine, Parts, StoreState, TaskContext, follow_up_id};
 pub use crate::limits::{DiskQuota, KvQuota};
 pub use crate::locks::{Acquiring, FileLocks, LockAlarm, LockError, NamedLocks, lock_path};
 pub use crate::paths::{guest_path_of, host_path_of};
@@ -211,7 +214,7 @@ pub struct PluginSettings {
     /// that first wrote it. `None` (a plugin not loaded from an install): the name alone.
     pub identity: Option<String>,
     /// What each host interface made of `sections` at load, found again in each task's store
-    /// with [`StoreState::configured`].
+    /// with [`TaskContext::configured`].
     pub configured: Arc<Vec<Configured>>,
 }
 
@@ -452,7 +455,7 @@ pub struct RuntimeConfig {
 /// Like `WasiView`, an interface owns its part of the configuration: the keys of a plugin's
 /// `[plugins.NAME]` table it reads ([`PluginSettings::sections`]) are parsed by it, at load,
 /// in [`HostInterface::configure`], and what it makes of them stays with the plugin for its
-/// functions to find in the store ([`StoreState::configured`]). The sandbox crate carries the
+/// functions to find in the store ([`TaskContext::configured`]). The sandbox crate carries the
 /// table and the result, and knows neither.
 pub trait HostInterface: Any + Send + Sync {
     fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()>
@@ -766,14 +769,13 @@ impl Runtime {
             )
             .map_err(|e| not_a_plugin(e.to_string()))?;
         if name.is_none() {
-            store.data_mut().kv = Arc::new(NoKv);
+            store.data_mut().calls.kv = Arc::new(NoKv);
         }
         let info = tokio::time::timeout(describe_budget.time, pre.describe(world, &component, &mut store))
             .await
             .map_err(|_| not_a_plugin("describe() did not return within 5 s".into()))?
             .map_err(|e| not_a_plugin(format!("describe() failed: {e:#}")))?;
-        let state = store.into_data();
-        state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
+        store.into_data().release_locks();
         let size = describe_size(&info);
         if size > MAX_DESCRIBE_BYTES {
             return Err(not_a_plugin(format!(
@@ -936,35 +938,40 @@ impl Runtime {
             .collect();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits::MAX_OPEN_HANDLES);
-        let state = StoreState {
+        let sandbox = host::Sandbox {
             wasi: wasi.build(),
             table,
-            meter,
             fs_guard: fsguard::FsGuard::new(
                 guest_paths(grants),
                 meters,
                 grants.iter().map(|g| g.writable).collect(),
                 dirs.clone(),
             ),
-            kv_quota: budget.kv,
-            progress_kept: None,
-            progress_traced: None,
-            progress_finished: false,
-            logs_dropped: 0,
+            stdio,
+        };
+        let task = host::TaskContext {
             plugin: plugin.to_string(),
             task_id: task_id.to_string(),
             grants: grants.to_vec(),
             grant_dirs: dirs,
             settings: settings.clone(),
-            logs: Vec::new(),
-            stdio,
-            follow_ups: Vec::new(),
-            held_locks: Vec::new(),
-            locks: self.locks.clone(),
-            lock_alarm: Arc::default(),
-            host_fault: None,
-            kv: self.kv.clone(),
             deadline: Instant::now() + budget.time,
+        };
+        let calls = host::HostCalls {
+            logs: Vec::new(),
+            logs_dropped: 0,
+            progress: host::Progress::default(),
+            follow_ups: Vec::new(),
+            kv: self.kv.clone(),
+            kv_quota: budget.kv,
+            locks: host::TaskLocks { named: self.locks.clone(), held: Vec::new(), alarm: Arc::default() },
+        };
+        let state = StoreState {
+            sandbox,
+            task,
+            meter,
+            calls,
+            fault: None,
             extensions: self.extensions.clone(),
             _ticking: self.ticker.hold(),
         };
@@ -995,7 +1002,7 @@ impl Runtime {
             }
         };
         let limit = budget.time + epoch::TICK * 4;
-        let alarm = store.data().lock_alarm.clone();
+        let alarm = store.data().calls.locks.alarm.clone();
         let (raw, store) = if plugin.grants.is_empty() {
             // No folder, so no file operation that could block: run here.
             let raw = tokio::time::timeout(limit, unless_lock_lost(plugin.pre.handle(&mut store, task), &alarm)).await;
@@ -1048,20 +1055,20 @@ impl Runtime {
             }
         };
         let mut state = store.into_data();
-        state.locks.release_all(&state.plugin, &state.task_id, &state.held_locks);
-        let captured = state.stdio.take();
+        state.release_locks();
+        let captured = state.sandbox.stdio.take();
         // As other failure messages: within what is left of the output cap.
         let cap = limits::MAX_FAILURE_MESSAGE.min(state.meter.output_left().max(256));
         let outcome = outcome.map_err(|e| explain_trap(e, &captured, cap));
         // A failure after a host call failed on the host's side is that fault's, not the
         // plugin's (it trapped, or reported the error it was given): a pause, not an answer.
-        let outcome = match (outcome, state.host_fault.take()) {
+        let outcome = match (outcome, state.fault.take()) {
             (Err(e), Some(why)) if !matches!(e, RunError::InvalidInput(_)) => Err(RunError::HostFault(why)),
             (outcome, _) => outcome,
         };
         state.keep_stdio(&captured, outcome.as_ref().map_or(0, stored_size));
         let logs = state.take_logs();
-        let follow_ups = if outcome.is_ok() { state.follow_ups } else { Vec::new() };
+        let follow_ups = if outcome.is_ok() { state.calls.follow_ups } else { Vec::new() };
         Execution { outcome, logs, follow_ups, elapsed: started.elapsed() }
     }
 }
@@ -1120,7 +1127,7 @@ impl Runtime {
         let (pre, task) = (plugin.pre.clone(), task.clone());
         let rt = tokio::runtime::Handle::current();
         let span = tracing::Span::current();
-        let alarm = store.data().lock_alarm.clone();
+        let alarm = store.data().calls.locks.alarm.clone();
         let thread = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _span = span.enter();

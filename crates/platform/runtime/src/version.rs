@@ -3,8 +3,8 @@
 //! host's own (so the rest of the runtime never sees a versioned type).
 //!
 //! Adding a version: freeze the current `wit/plugin.wit` under `wit/v<major>.<minor>/`, add a
-//! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, and the new
-//! host functions in `host.rs`. Old plugins keep working because every version stays linked.
+//! `bindgen!` module in `bindings.rs`, a `Pre` variant and a `glue!` line here, implement the
+//! new WIT in `host.rs`, and adapt the version that was newest up to it (`older.rs`). Old plugins keep working because every version stays linked.
 //! Since 0.5.0 the core is all the runtime binds: other packages (`baton:music`, `wit/music/`)
 //! are versioned with it, and their interfaces and exports are the host interface crates'
 //! ([`crate::HostInterface`]); a new version also gets their `bindgen!`s there.
@@ -157,52 +157,66 @@ pub enum RawFailure {
     },
 }
 
-/// The version-specific half of a call: the same code over each version's generated types.
-/// `glue!(v0_N)` for the versions before 0.6.0 (no `inputs`, no `needs-input`: they never see
-/// either), `glue!(v0_N, asks)` for those that have both.
+/// The newest `task` for a TASK; older plugins get it converted down (`older.rs`).
+fn newest_task(task: &TaskInput) -> v0_6::baton::plugin::types::Task {
+    v0_6::baton::plugin::types::Task {
+        id: task.id.clone(),
+        action: task.action.clone(),
+        params: task.params.to_string(),
+        sender: task.sender.clone(),
+        title: task.title.clone(),
+        correlation_id: task.correlation_id.clone(),
+        inputs: task.inputs.to_string(),
+    }
+}
+
+/// What `describe` answered, in the newest types, as the host keeps it.
+fn plugin_info(i: v0_6::baton::plugin::types::PluginInfo) -> PluginInfo {
+    PluginInfo {
+        collections: Vec::new(),
+        name: i.name,
+        version: i.version,
+        description: i.description,
+        actions: i
+            .actions
+            .into_iter()
+            .map(|a| ActionInfo {
+                params_schema: serde_json::from_str(&a.params_schema)
+                    .unwrap_or(serde_json::Value::String(a.params_schema)),
+                name: a.name,
+                description: a.description,
+            })
+            .collect(),
+        folders: i
+            .folders
+            .into_iter()
+            .map(|f| crate::AccessRequest { name: f.name, writable: f.writable, purpose: f.purpose })
+            .collect(),
+    }
+}
+
+/// What `handle` answered, in the newest types, before the host checks it.
+fn raw(
+    r: Result<v0_6::baton::plugin::types::Outcome, v0_6::baton::plugin::types::Failure>,
+) -> Result<RawOutcome, RawFailure> {
+    use v0_6::baton::plugin::types::Failure;
+    match r {
+        Ok(o) => Ok(RawOutcome { summary: o.summary, result: o.result, artifacts: o.artifacts }),
+        Err(Failure::InvalidInput(m)) => Err(RawFailure::InvalidInput(m)),
+        Err(Failure::Transient(m)) => Err(RawFailure::Transient(m)),
+        Err(Failure::Permanent(m)) => Err(RawFailure::Permanent(m)),
+        Err(Failure::NeedsInput(r)) => {
+            Err(RawFailure::NeedsInput { request_id: r.request_id, message: r.message, input_schema: r.input_schema })
+        }
+    }
+}
+
+/// The calls into one version's exports: instantiate, call, and meet the newest types (older
+/// versions through [`Conv`], the newest as it is).
 macro_rules! glue {
-    ($v:ident) => {
-        glue!(@ $v,
-            |task: &TaskInput| wit::Task {
-                id: task.id.clone(),
-                action: task.action.clone(),
-                params: task.params.to_string(),
-                sender: task.sender.clone(),
-                title: task.title.clone(),
-                correlation_id: task.correlation_id.clone(),
-            },
-            |f: wit::Failure| match f {
-                wit::Failure::InvalidInput(m) => RawFailure::InvalidInput(m),
-                wit::Failure::Transient(m) => RawFailure::Transient(m),
-                wit::Failure::Permanent(m) => RawFailure::Permanent(m),
-            });
-    };
-    ($v:ident, asks) => {
-        glue!(@ $v,
-            |task: &TaskInput| wit::Task {
-                id: task.id.clone(),
-                action: task.action.clone(),
-                params: task.params.to_string(),
-                sender: task.sender.clone(),
-                title: task.title.clone(),
-                correlation_id: task.correlation_id.clone(),
-                inputs: task.inputs.to_string(),
-            },
-            |f: wit::Failure| match f {
-                wit::Failure::InvalidInput(m) => RawFailure::InvalidInput(m),
-                wit::Failure::Transient(m) => RawFailure::Transient(m),
-                wit::Failure::Permanent(m) => RawFailure::Permanent(m),
-                wit::Failure::NeedsInput(r) => RawFailure::NeedsInput {
-                    request_id: r.request_id,
-                    message: r.message,
-                    input_schema: r.input_schema,
-                },
-            });
-    };
-    (@ $v:ident, $task:expr, $failure:expr) => {
+    ($v:ident, $adapt:path) => {
         pub mod $v {
             use super::*;
-            use crate::bindings::$v::baton::plugin::types as wit;
 
             /// `describe`, and the instance it ran in (for [`crate::HostInterface::requests`]).
             pub async fn describe(
@@ -211,29 +225,8 @@ macro_rules! glue {
             ) -> wasmtime::Result<(PluginInfo, Instance)> {
                 let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
                 let plugin = crate::bindings::$v::Plugin::new(&mut *store, &instance)?;
-                let i = plugin.call_describe(&mut *store).await?;
-                let info = PluginInfo {
-                    collections: Vec::new(),
-                    name: i.name,
-                    version: i.version,
-                    description: i.description,
-                    actions: i
-                        .actions
-                        .into_iter()
-                        .map(|a| ActionInfo {
-                            params_schema: serde_json::from_str(&a.params_schema)
-                                .unwrap_or(serde_json::Value::String(a.params_schema)),
-                            name: a.name,
-                            description: a.description,
-                        })
-                        .collect(),
-                    folders: i
-                        .folders
-                        .into_iter()
-                        .map(|f| crate::AccessRequest { name: f.name, writable: f.writable, purpose: f.purpose })
-                        .collect(),
-                };
-                Ok((info, instance))
+                let info = plugin.call_describe(&mut *store).await?;
+                Ok((plugin_info($adapt(info)), instance))
             }
 
             pub async fn handle(
@@ -241,12 +234,9 @@ macro_rules! glue {
                 store: &mut Store<StoreState>,
                 task: &TaskInput,
             ) -> wasmtime::Result<Result<RawOutcome, RawFailure>> {
-                let wit_task = ($task)(task);
+                let wit_task = $adapt(newest_task(task));
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                Ok(match plugin.call_handle(&mut *store, &wit_task).await? {
-                    Ok(o) => Ok(RawOutcome { summary: o.summary, result: o.result, artifacts: o.artifacts }),
-                    Err(f) => Err(($failure)(f)),
-                })
+                Ok(raw($adapt(plugin.call_handle(&mut *store, &wit_task).await?)))
             }
         }
     };
@@ -254,12 +244,14 @@ macro_rules! glue {
 
 mod glue {
     use super::*;
-    glue!(v0_1);
-    glue!(v0_2);
-    glue!(v0_3);
-    glue!(v0_4);
-    glue!(v0_5);
-    glue!(v0_6, asks);
+    use crate::adapt::Conv;
+    use std::convert::identity;
+    glue!(v0_1, Conv::conv);
+    glue!(v0_2, Conv::conv);
+    glue!(v0_3, Conv::conv);
+    glue!(v0_4, Conv::conv);
+    glue!(v0_5, Conv::conv);
+    glue!(v0_6, identity);
 }
 
 impl Pre {
