@@ -25,11 +25,14 @@ mod open;
 mod serve;
 pub mod wiring;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use baton_cli::{Ctx, manpages, stderr};
+use baton_home::config::{Config, ConfigError, Paths};
+use baton_ledger::SharedLedger;
+use baton_pipeline::PipelineError;
 
 #[derive(Parser)]
 #[command(name = "baton", bin_name = "baton", version, about = "Local-first host for coordinating AI coding agents")]
@@ -131,14 +134,40 @@ impl Command {
 /// What the host program (`baton-host`) gives its commands: the host interfaces' config checks
 /// and runtime ([`wiring`]), and `serve --once` as the drain a command may ask for. Here, at
 /// the root, so that no module of this crate needs another's in a circle.
-pub static HOST: baton_cli::Host = baton_cli::Host {
-    check_config: wiring::check_config,
-    plugins: Some(baton_cli::PluginHost {
-        runtime: wiring::runtime,
-        adopt_data: baton_music_cli::wiring::adopt_data,
-        drain: |ctx| serve::serve(ctx, true, None, false),
-    }),
-};
+#[derive(Debug)]
+pub struct HostProgram;
+
+pub static HOST: HostProgram = HostProgram;
+
+impl baton_cli::Host for HostProgram {
+    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
+        wiring::check_config(cfg, file)
+    }
+
+    fn plugins(&self) -> Option<&dyn baton_cli::PluginHost> {
+        Some(self)
+    }
+}
+
+impl baton_cli::PluginHost for HostProgram {
+    fn runtime(
+        &self,
+        cfg: &Config,
+        paths: &Paths,
+        ledger: SharedLedger,
+        location: &baton_ledger::Location,
+    ) -> Result<baton_runtime::Runtime, PipelineError> {
+        wiring::runtime(cfg, paths, ledger, location)
+    }
+
+    fn adopt_data(&self, ctx: &Ctx, plugin: &str, identity: &str) -> anyhow::Result<Option<String>> {
+        baton_music_cli::wiring::adopt_data(ctx, plugin, identity)
+    }
+
+    fn drain(&self, ctx: &Ctx) -> anyhow::Result<i32> {
+        serve::serve(ctx, true, None, false)
+    }
+}
 
 /// The host program (`baton-host`): every command. It parses the command line and runs the
 /// command. Never returns; the exit code is the command's. `baton` itself is [`front::main`],
@@ -190,7 +219,7 @@ pub fn main() -> ! {
 /// What every command does before it runs, in the host and in the front alike: logging set up,
 /// the home and the state located, and the home checked when the command reads one. An error
 /// there ends the program (exit 2) with the error on stderr.
-fn context(globals: Globals, host: &'static baton_cli::Host, default_level: &str, needs_home: bool) -> Ctx {
+fn context(globals: Globals, host: &'static dyn baton_cli::Host, default_level: &str, needs_home: bool) -> Ctx {
     stderr::set_json(matches!(globals.log_format, LogFormat::Json));
     init_logging(globals.log_format, default_level);
     let home = globals.home.unwrap_or_else(default_home);

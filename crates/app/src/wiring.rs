@@ -20,7 +20,20 @@ pub const ALERTS: &str = "alerts";
 
 /// What `baton`'s front gives the commands it runs ([`crate::front`]): the same checks of
 /// baton.toml, and no plugin runtime.
-pub static FRONT: Host = Host { check_config, plugins: None };
+#[derive(Debug)]
+pub struct Front;
+
+pub static FRONT: Front = Front;
+
+impl Host for Front {
+    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError> {
+        check_config(cfg, file)
+    }
+
+    fn plugins(&self) -> Option<&dyn baton_cli::PluginHost> {
+        None
+    }
+}
 
 /// The tables of baton.toml besides the engine's: the music library's, the alert loop's, the
 /// mailboxes' and A2A's.

@@ -122,7 +122,8 @@ pub fn run(ctx: &Ctx, a: CallArgs) -> Result<i32> {
 /// Runs what waits in baton's inbox in this process, exactly as `baton serve --once` does (its
 /// one summary line goes to stderr; stdout carries only the RETURN).
 fn drain(ctx: &Ctx) -> Result<()> {
-    (ctx.plugins()?.drain)(ctx)
+    ctx.plugins()?
+        .drain(ctx)
         .map(|_| ())
         .context("running the TASK in this process (no `baton serve` runs for this home)")
 }

@@ -157,7 +157,7 @@ pub struct Tree {
     pub state_dir: PathBuf,
     /// What the composition root gives (a runtime with every host interface, to read a
     /// plugin's actions).
-    pub host: &'static baton_cli::Host,
+    pub host: &'static dyn baton_cli::Host,
     /// The command context the tree was read with (and its ledger, opened once).
     pub(crate) ctx: Ctx,
 }

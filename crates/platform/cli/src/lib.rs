@@ -8,7 +8,7 @@
 //! commands that open the whole host (`serve`, `run`, `audit`, in `crates/app`, which builds
 //! the `baton` binary) build on this crate. It names no music crate: what a command needs of
 //! the host interfaces (the catalog's keys in baton.toml, a runtime with every interface) it
-//! asks of [`Host`], which the composition root fills in.
+//! asks of [`Host`], which the composition root implements.
 // The doc comments of this crate are mostly clap help text, printed to users as written:
 // `<home>` and `<name>` there are placeholders, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
@@ -43,39 +43,42 @@ macro_rules! say {
 }
 
 /// What the composition root (`crates/app`) gives the commands: the parts of a `baton`
-/// process that depend on which host interfaces it serves. Plain functions, set once, so a
-/// command calls them directly and nothing calls back into the engine.
-pub struct Host {
+/// process that depend on which host interfaces it serves. The app implements it twice (the
+/// host program, and `baton`'s front without a plugin runtime); a command asks its [`Ctx`],
+/// and nothing calls back into the engine.
+pub trait Host: Send + Sync + std::fmt::Debug {
     /// Checks the parts of baton.toml that belong to the host interfaces and the alert loop
     /// (their top-level tables, [`Config::sections`], and their `[plugins.NAME]` keys), as
     /// [`Config::load`] checks the engine's own: wherever the file is loaded for use, so a typo
     /// in a grant stops a command at start-up, naming the file, the plugin and the fix.
-    pub check_config: fn(&Config, &Path) -> Result<(), ConfigError>,
+    fn check_config(&self, cfg: &Config, file: &Path) -> Result<(), ConfigError>;
+
     /// What runs plugins. `None` in `baton`'s front (the program an agent's `send` starts),
     /// which holds no plugin runtime and runs only the commands that need none; it hands every
     /// other command to the host program (`baton_app::front`).
-    pub plugins: Option<PluginHost>,
+    fn plugins(&self) -> Option<&dyn PluginHost>;
 }
 
 /// The part of a [`Host`] that runs plugins.
-pub struct PluginHost {
+pub trait PluginHost: Send + Sync {
     /// The plugins' runtime with every host interface added ([`baton_home::runtime`]
     /// plus the interfaces), for commands that load plugins without serving (`plugin`,
     /// `init`'s bundled plugins, `call`'s list of actions).
-    pub runtime:
-        fn(&Config, &Paths, SharedLedger, &baton_ledger::Location) -> Result<baton_runtime::Runtime, PipelineError>,
+    fn runtime(
+        &self,
+        cfg: &Config,
+        paths: &Paths,
+        ledger: SharedLedger,
+        location: &baton_ledger::Location,
+    ) -> Result<baton_runtime::Runtime, PipelineError>;
+
     /// `plugin install --adopt-data`: the data the removed install of this name owned becomes
     /// `identity`'s; returns the previous owner.
-    pub adopt_data: fn(&Ctx, &str, &str) -> anyhow::Result<Option<String>>,
+    fn adopt_data(&self, ctx: &Ctx, plugin: &str, identity: &str) -> anyhow::Result<Option<String>>;
+
     /// Runs what waits in baton's inbox in this process, as `baton serve --once` does (`call`
     /// when no `serve` runs for the home).
-    pub drain: fn(&Ctx) -> anyhow::Result<i32>,
-}
-
-impl std::fmt::Debug for Host {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").finish_non_exhaustive()
-    }
+    fn drain(&self, ctx: &Ctx) -> anyhow::Result<i32>;
 }
 
 /// Where a command's home and state are, and what the composition root gives it.
@@ -87,7 +90,7 @@ pub struct Ctx {
     pub state: PathBuf,
     /// Where the ledger is.
     pub location: baton_ledger::Location,
-    pub host: &'static Host,
+    pub host: &'static dyn Host,
     /// The ledger, opened once for the process when a command first asks ([`Ctx::ledger`]);
     /// shared by the clones of this `Ctx`.
     db: std::sync::Arc<baton_home::State>,
@@ -96,7 +99,7 @@ pub struct Ctx {
 impl Ctx {
     /// The context of a command on the home at `home`, its local state file `state` and its
     /// ledger at `location`; nothing is opened yet.
-    pub fn new(home: PathBuf, state: PathBuf, location: baton_ledger::Location, host: &'static Host) -> Ctx {
+    pub fn new(home: PathBuf, state: PathBuf, location: baton_ledger::Location, host: &'static dyn Host) -> Ctx {
         let db = std::sync::Arc::new(baton_home::State::new(location.clone()));
         Ctx { home, state, location, host, db }
     }
@@ -116,7 +119,7 @@ impl Ctx {
     /// the host interfaces' ([`Host::check_config`]).
     pub fn config(&self) -> Result<Config, ConfigError> {
         let cfg = Config::load(&self.home)?;
-        (self.host.check_config)(&cfg, &self.home.join("baton.toml"))?;
+        self.host.check_config(&cfg, &self.home.join("baton.toml"))?;
         Ok(cfg)
     }
 
@@ -124,7 +127,7 @@ impl Ctx {
     /// that edits the file (`plugin grant`, `mailbox add`) can refuse an edit a load would refuse.
     pub fn parse_config(&self, text: &str) -> Result<Config, ConfigError> {
         let cfg = Config::parse(&self.home, text)?;
-        (self.host.check_config)(&cfg, &self.home.join("baton.toml"))?;
+        self.host.check_config(&cfg, &self.home.join("baton.toml"))?;
         Ok(cfg)
     }
 
@@ -136,13 +139,13 @@ impl Ctx {
         ledger: SharedLedger,
     ) -> Result<baton_runtime::Runtime, PipelineError> {
         let plugins = self.plugins().map_err(|e| PipelineError::Internal(e.to_string()))?;
-        (plugins.runtime)(cfg, paths, ledger, &self.location)
+        plugins.runtime(cfg, paths, ledger, &self.location)
     }
 
     /// What runs plugins in this program; an error in `baton`'s front, whose commands never
     /// ask for it (a command that does is handed to the host program before it starts).
-    pub fn plugins(&self) -> anyhow::Result<&'static PluginHost> {
-        self.host.plugins.as_ref().ok_or_else(|| {
+    pub fn plugins(&self) -> anyhow::Result<&'static dyn PluginHost> {
+        self.host.plugins().ok_or_else(|| {
             anyhow::anyhow!("this program has no plugin runtime (it is baton's front); run the command with baton-host")
         })
     }

@@ -176,7 +176,7 @@ async fn install(
     if adopt_data && let Some(identity) = &r.identity {
         // The catalog's data under this name becomes this install's (journaled, so the
         // previous owner can be put back by hand).
-        let previous = (ctx.plugins()?.adopt_data)(ctx, &r.plugin.name, identity)?;
+        let previous = ctx.plugins()?.adopt_data(ctx, &r.plugin.name, identity)?;
         plugins::journal_adoption(paths, &r.plugin.name, identity, previous.as_deref())?;
         r.note = None;
     }
