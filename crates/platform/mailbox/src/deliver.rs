@@ -125,6 +125,32 @@ pub fn holds(inbox: &Path, msg: &Outgoing) -> Result<bool, MailboxError> {
     Ok(serde_json::from_slice::<Vec<Probe>>(&bytes).is_ok_and(|items| items.iter().any(|m| m.is(msg))))
 }
 
+/// A visitor's answers for JSON values it reads past: a list is walked and dropped, a number,
+/// a bool or `null` is `$none`, as is what the visitor does not take otherwise.
+macro_rules! read_past {
+    ($t:ty, $none:expr) => {
+        fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<$t, S::Error> {
+            while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$t, E> {
+            Ok($none)
+        }
+        fn visit_unit<E>(self) -> Result<$t, E> {
+            Ok($none)
+        }
+    };
+}
+
 /// What a delivery needs of a message already in an inbox: its `from`, `timestamp` and `text`
 /// (to find a message delivered before), borrowed from the file's bytes where they hold no
 /// escape. Anything else in it, and an entry that is no object, is read past, never kept: an
@@ -172,26 +198,8 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Probe<'a> {
                 }
                 Ok(p)
             }
-            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<Probe<'de>, S::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Probe::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Probe<'de>, E> {
-                Ok(Probe::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Probe<'de>, E> {
-                Ok(Probe::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Probe<'de>, E> {
-                Ok(Probe::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Probe<'de>, E> {
-                Ok(Probe::default())
-            }
+            read_past!(Probe<'de>, Probe::default());
             fn visit_str<E>(self, _: &str) -> Result<Probe<'de>, E> {
-                Ok(Probe::default())
-            }
-            fn visit_unit<E>(self) -> Result<Probe<'de>, E> {
                 Ok(Probe::default())
             }
         }
@@ -204,7 +212,7 @@ struct Str<'a>(Option<std::borrow::Cow<'a, str>>);
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for Str<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Str<'de>;
@@ -224,25 +232,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Str<'a> {
                 while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Str(None))
             }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Str<'de>, S::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Str(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Str<'de>, E> {
-                Ok(Str(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Str<'de>, E> {
-                Ok(Str(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Str<'de>, E> {
-                Ok(Str(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Str<'de>, E> {
-                Ok(Str(None))
-            }
-            fn visit_unit<E>(self) -> Result<Str<'de>, E> {
-                Ok(Str(None))
-            }
+            read_past!(Str<'de>, Str(None));
         }
         d.deserialize_any(V)
     }
