@@ -248,8 +248,9 @@ enum Inbox {
 struct ReadInbox {
     len: u64,
     mtime: std::time::SystemTime,
-    /// The read flag of each message, by its id (for the agent the inbox is read for).
+    /// The read flag of each message, by its id (read for an agent; empty otherwise).
     flags: std::collections::HashMap<String, bool>,
+    /// The messages (read for answers, agent `""`; empty otherwise).
     messages: Vec<claude::Message>,
 }
 
@@ -465,10 +466,15 @@ impl Transcripts {
             return Inbox::Unreadable;
         }
         let Ok((messages, _)) = claude::parse_inbox(&bytes) else { return Inbox::Unreadable };
-        let flags = if agent.is_empty() {
-            Default::default()
+        // Read for an agent, an inbox answers read flags and its messages are dropped here;
+        // read for answers (`""`), it keeps its messages and no flags. An inbox grows to
+        // megabytes (Claude Code never removes a message), and `serve` keeps what it read.
+        let (flags, messages) = if agent.is_empty() {
+            (Default::default(), messages)
         } else {
-            messages.iter().map(|m| (claude::message_id(agent, &m.from, &m.timestamp, &m.text), m.read)).collect()
+            let flags =
+                messages.iter().map(|m| (claude::message_id(agent, &m.from, &m.timestamp, &m.text), m.read)).collect();
+            (flags, Vec::new())
         };
         // Kept by the length read, so a file that grew between the stat and the read is read
         // again next time.
@@ -560,6 +566,23 @@ mod tests {
         let content =
             format!("<teammate-message teammate_id=\"team-lead\" color=\"blue\">\n{text}\n</teammate-message>");
         format!("{}\n", json!({"type": kind, "timestamp": ts, "message": {"role": kind, "content": content}}))
+    }
+
+    /// What `serve` keeps of an inbox it looked at is what the look needs: read for an agent,
+    /// the read flags and no message; read for answers, the messages and no flag (an inbox
+    /// grows to megabytes, and a copy of it per look kept `serve`'s memory growing with it).
+    #[test]
+    fn a_kept_inbox_holds_flags_for_an_agent_and_messages_for_answers_never_both() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("worker.json");
+        let (id, _) = inbox_with(&path, true);
+        let mut t = Transcripts::open(None, &[]);
+        let Inbox::Read(for_agent) = t.inbox(&path, "alpha/worker") else { panic!("the inbox reads") };
+        assert_eq!(for_agent.flags.get(&id), Some(&true), "the flag is found by the message's id");
+        assert!(for_agent.messages.is_empty(), "read for an agent, no message is kept");
+        let Inbox::Read(for_answers) = t.inbox(&path, "") else { panic!("the inbox reads") };
+        assert_eq!(for_answers.messages.len(), 1, "read for answers, the messages are kept");
+        assert!(for_answers.flags.is_empty(), "and no flag");
     }
 
     #[test]
