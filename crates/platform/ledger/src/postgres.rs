@@ -20,7 +20,7 @@ use baton_store::sql::{self, Val};
 use baton_store::vals;
 
 use crate::Result;
-use crate::db::{Db, TASK_COLUMNS, task_from};
+use crate::db::{Db, Search, TASK_COLUMNS, task_from};
 use crate::location::PgUrl;
 use crate::read::{TaskFilter, TaskList};
 use crate::search::{COUNT_CAP, FILTERED_WINDOW, Query};
@@ -89,18 +89,11 @@ pub struct FileClaim {
     pub filed_secs: Option<u64>,
 }
 
-/// Forgets the filed claims of a handoff id (after `baton retry`), so that its next copy is
-/// claimed afresh instead of being taken for a copy of a filed one.
-pub(crate) fn forget_filed(db: &Db, handoff_id: &str) -> Result<()> {
-    db.execute("DELETE FROM claims WHERE handoff_id = ?1 AND state = 'filed'", vals![handoff_id])?;
-    Ok(())
-}
-
 impl PgLedger {
     pub(crate) fn open(url: &PgUrl) -> Result<Self> {
         // The ledger's tables up to date (`baton_store::LEDGER`, under the one migration lock).
         match sql::Db::postgres(url, "state database", None, &baton_store::LEDGER) {
-            Ok(sql) => Ok(PgLedger { db: Db::new(sql, url.shown().to_string(), None) }),
+            Ok(sql) => Ok(PgLedger { db: Db::new(sql, &PgSearch, url.shown().to_string(), None) }),
             Err(e) => Err(crate::db::error(url.shown(), e)),
         }
     }
@@ -225,7 +218,7 @@ impl PgLedger {
     /// Forgets the claims of a handoff id (after `baton retry`), so that its next copy is
     /// claimed afresh instead of being taken for a copy of a filed one.
     pub fn claims_forget(&self, handoff_id: &str) -> Result<()> {
-        forget_filed(&self.db, handoff_id)
+        self.db.forget_filed(handoff_id)
     }
 
     /// Claims recorded for `host` that are not filed yet.
@@ -319,27 +312,32 @@ enum Probe {
 /// after its rows, and the count is "at least" ([`TaskList::total_exact`]): the cap itself,
 /// or with other filters the matches among the newest [`FILTERED_WINDOW`] that pass them.
 /// Sorting every match of such a word took ~1.8 s over 100,000 tasks.
-pub(crate) fn task_list(db: &Db, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
-    let Some(q) = f.q.and_then(Query::parse) else { return db.unsearched(f, offset, limit) };
-    let probe = probe(db, &q)?;
-    searched(db, f, &q, &probe, offset, limit)
-}
+struct PgSearch;
 
-/// The page and the count (`counted`: the same filter in other states) read the search's
-/// matches once ([`probe`]): each read is up to 10,001 ids, 37–50 ms for a word in a third of
-/// 100,000 tasks.
-pub(crate) fn task_list_and_count(
-    db: &Db,
-    f: &TaskFilter<'_>,
-    counted: &TaskFilter<'_>,
-    offset: i64,
-    limit: i64,
-) -> Result<(TaskList, TaskList)> {
-    let Some(q) = f.q.and_then(Query::parse) else {
-        return Ok((db.unsearched(f, offset, limit)?, db.unsearched(counted, 0, 0)?));
-    };
-    let probe = probe(db, &q)?;
-    Ok((searched(db, f, &q, &probe, offset, limit)?, searched(db, counted, &q, &probe, 0, 0)?))
+impl Search for PgSearch {
+    fn task_list(&self, db: &Db, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
+        let Some(q) = f.q.and_then(Query::parse) else { return db.unsearched(f, offset, limit) };
+        let probe = probe(db, &q)?;
+        searched(db, f, &q, &probe, offset, limit)
+    }
+
+    /// The page and the count (`counted`: the same filter in other states) read the search's
+    /// matches once ([`probe`]): each read is up to 10,001 ids, 37–50 ms for a word in a third
+    /// of 100,000 tasks.
+    fn task_list_and_count(
+        &self,
+        db: &Db,
+        f: &TaskFilter<'_>,
+        counted: &TaskFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(TaskList, TaskList)> {
+        let Some(q) = f.q.and_then(Query::parse) else {
+            return Ok((db.unsearched(f, offset, limit)?, db.unsearched(counted, 0, 0)?));
+        };
+        let probe = probe(db, &q)?;
+        Ok((searched(db, f, &q, &probe, offset, limit)?, searched(db, counted, &q, &probe, 0, 0)?))
+    }
 }
 
 /// The ids that match `q`, each part read at most to [`COUNT_CAP`] + 1: its names (trigram
@@ -402,7 +400,7 @@ fn page(db: &Db, and: &str, limit: &str, params: &[Val<'_>]) -> Result<Vec<crate
     Ok(db.query(&sql, params)?.into_iter().map(task_from).collect())
 }
 
-/// The task list for `q`, whose matches `probe` read (see [`task_list`]).
+/// The task list for `q`, whose matches `probe` read (see [`PgSearch`]).
 fn searched(db: &Db, f: &TaskFilter<'_>, q: &Query, probe: &Probe, offset: i64, limit: i64) -> Result<TaskList> {
     let filtered = f.filters_besides_q();
     let filters = db.task_filters();

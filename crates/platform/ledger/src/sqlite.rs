@@ -8,7 +8,7 @@ use baton_store::sql;
 use baton_store::vals;
 use rusqlite::Connection;
 
-use crate::db::{Db, TASK_COLUMNS, task_from};
+use crate::db::{Db, Search, TASK_COLUMNS, task_from};
 use crate::read::{TaskFilter, TaskList};
 use crate::search::{COUNT_CAP, FILTERED_WINDOW, INDEX_BATCH, Query, fts_string, fts_word, index_words};
 use crate::{LedgerError, Result};
@@ -44,7 +44,7 @@ impl SqliteLedger {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteLedger {
             checkpointer: None,
-            db: Db::new(sql::Db::Sqlite(conn), shown, read_only),
+            db: Db::new(sql::Db::Sqlite(conn), &SqliteSearch, shown, read_only),
             path: path.to_path_buf(),
         })
     }
@@ -112,15 +112,23 @@ fn uri_path(path: &Path) -> String {
 /// ([`searched_task_list`]), after one step of the indexer when many are waiting (a `serve`
 /// that was never idle, a fresh upgrade); a read-only or busy ledger skips that step and reads
 /// them directly.
-pub(crate) fn task_list(db: &Db, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
-    let Some(q) = f.q.and_then(Query::parse) else { return db.unsearched(f, offset, limit) };
-    let waiting = db.query_opt(SEARCH_WAITING, &[])?.map_or(0, |r| r.int(0));
-    if waiting > SEARCH_READS_DIRECTLY
-        && let Err(e) = index_step(db, INDEX_BATCH)
-    {
-        tracing::debug!("the task list's search did not index before reading: {e}");
+struct SqliteSearch;
+
+impl Search for SqliteSearch {
+    fn task_list(&self, db: &Db, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
+        let Some(q) = f.q.and_then(Query::parse) else { return db.unsearched(f, offset, limit) };
+        let waiting = db.query_opt(SEARCH_WAITING, &[])?.map_or(0, |r| r.int(0));
+        if waiting > SEARCH_READS_DIRECTLY
+            && let Err(e) = index_step(db, INDEX_BATCH)
+        {
+            tracing::debug!("the task list's search did not index before reading: {e}");
+        }
+        searched_task_list(db, f, &q, offset, limit)
     }
-    searched_task_list(db, f, &q, offset, limit)
+
+    fn index(&self, db: &Db, max_rows: usize) -> Result<(usize, bool)> {
+        index_step(db, max_rows)
+    }
 }
 
 /// How many rows wait for the search index (capped: only "more than" matters).
@@ -281,7 +289,7 @@ fn fts_keys(db: &Db, fts: &str, window: Option<usize>) -> Result<Vec<i64>> {
 /// into the words index (an earlier entry of the same task out first), and the mark moved to
 /// the last one, in one transaction. Several processes may run it: the transaction is a write
 /// from its start, so two never index the same rows.
-pub(crate) fn index_step(db: &Db, max_rows: usize) -> Result<(usize, bool)> {
+fn index_step(db: &Db, max_rows: usize) -> Result<(usize, bool)> {
     let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
     db.transaction(|db| {
         let rows = db.query(

@@ -1,7 +1,7 @@
 //! The ledger's statements, written once: [`Store`] and [`Writes`] on `baton_store::sql` (the
 //! SQL layer the catalog uses too), in the SQL SQLite and PostgreSQL both speak, with `?N`
-//! placeholders. The dashboard's reads are in `read.rs`, the summary tables' writes in
-//! `stats.rs`, on the same [`Db`].
+//! placeholders. The dashboard's and the alerts' statements are in `read.rs` here, the summary
+//! tables' writes in `stats.rs` here, on the same [`Db`].
 //!
 //! What differs between the backends is said once, each in a small function named for it:
 //! [`Db::bytewise`] (PostgreSQL sorts text by its locale unless told `COLLATE "C"`),
@@ -10,21 +10,54 @@
 //! statements given to [`Db::pick`] whole because the schemas differ (the search index, the
 //! order of "recent"). What only one backend has stays with it: the SQLite file's opening and
 //! its FTS5 search (`sqlite.rs`); claims, hosts and the search by `tsvector` (`postgres.rs`).
+//! Each gives its search to [`Db::new`] ([`Search`]), so nothing here names a backend's module.
 //!
 //! A pipeline batch is one transaction ([`Db::batch`]): `BEGIN IMMEDIATE` on SQLite; on
 //! PostgreSQL `BEGIN`, with the writes whose answer nobody reads held and sent together
 //! ([`Db::execute_later`]), one round trip for a batch's writes.
 use std::sync::LazyLock;
 
+mod read;
+mod stats;
+
 use baton_store::link::CallError;
 use baton_store::sql::{self, Row, SqlError, Val};
 use baton_store::vals;
 
+use crate::read::{TaskFilter, TaskList};
 use crate::{Event, KvLimits, LedgerError, LogLine, Observed, Refusal, Result, Store, TaskRow, TaskState, Writes};
+
+/// The task list's search, each backend's own (their indexes differ: SQLite's FTS5 table,
+/// PostgreSQL's `tsvector` and trigram indexes), given to [`Db::new`] by the backend that opens
+/// the database.
+pub(crate) trait Search: Sync {
+    /// See [`crate::read::StatsStore::task_list`].
+    fn task_list(&self, db: &Db, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList>;
+
+    /// `f`'s page and `counted`'s count (see [`crate::read::StatsStore::task_list_and_count`]).
+    fn task_list_and_count(
+        &self,
+        db: &Db,
+        f: &TaskFilter<'_>,
+        counted: &TaskFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(TaskList, TaskList)> {
+        Ok((self.task_list(db, f, offset, limit)?, self.task_list(db, counted, 0, 0)?))
+    }
+
+    /// See [`crate::read::StatsStore::index_search`]; nothing to do for an index kept as rows
+    /// are written.
+    fn index(&self, db: &Db, max_rows: usize) -> Result<(usize, bool)> {
+        let _ = (db, max_rows);
+        Ok((0, false))
+    }
+}
 
 /// The ledger's database, on either backend.
 pub(crate) struct Db {
     pub(crate) sql: sql::Db,
+    search: &'static dyn Search,
     /// The file or the server (its password hidden), as errors name it.
     at: String,
     /// Why the SQLite file was opened read-only, when it was: every batch then says so, once.
@@ -52,8 +85,8 @@ pub(crate) fn error(at: &str, e: SqlError) -> LedgerError {
 }
 
 impl Db {
-    pub(crate) fn new(sql: sql::Db, at: String, read_only: Option<String>) -> Db {
-        Db { sql, at, read_only }
+    pub(crate) fn new(sql: sql::Db, search: &'static dyn Search, at: String, read_only: Option<String>) -> Db {
+        Db { sql, search, at, read_only }
     }
 
     pub(crate) fn err(&self, e: SqlError) -> LedgerError {
@@ -254,6 +287,40 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Forgets the filed claims of a handoff id (PostgreSQL's shared claims), so that its next
+    /// copy is claimed afresh instead of being taken for a copy of a filed one.
+    pub(crate) fn forget_filed(&self, handoff_id: &str) -> Result<()> {
+        self.execute("DELETE FROM claims WHERE handoff_id = ?1 AND state = 'filed'", vals![handoff_id])?;
+        Ok(())
+    }
+
+    /// The task list's filters other than `q`, on `tasks`: `?1` its states (comma-separated),
+    /// `?2` its plugin, `?3` its error code, `?4` its sender or reply-to.
+    pub(crate) fn task_filters(&self) -> String {
+        let state_in = self.pick(
+            "instr(',' || ?1 || ',', ',' || state || ',') > 0",
+            "state = ANY(string_to_array(CAST(?1 AS TEXT), ','))",
+        );
+        format!(
+            "(CAST(?1 AS TEXT) IS NULL OR {state_in}) AND (CAST(?2 AS TEXT) IS NULL OR plugin = ?2)
+             AND (CAST(?3 AS TEXT) IS NULL OR error_code = ?3) AND (CAST(?4 AS TEXT) IS NULL OR sender = ?4 OR reply_to = ?4)"
+        )
+    }
+
+    /// The task list without `q`: a count and a page, newest first (on PostgreSQL both by
+    /// migration 0007's index).
+    pub(crate) fn unsearched(&self, f: &TaskFilter<'_>, offset: i64, limit: i64) -> Result<TaskList> {
+        let (filters, order) = (self.task_filters(), self.newest_first());
+        let args = vals![f.state, f.plugin, f.error_code, f.agent, limit, offset];
+        let total =
+            self.query_opt(&format!("SELECT COUNT(*) FROM tasks WHERE {filters}"), &args[..4])?.map_or(0, |r| r.int(0));
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {filters}{order}LIMIT ?5 OFFSET ?6");
+        let rows = self.query(&sql, args)?.into_iter().map(task_from).collect();
+        Ok(TaskList { rows, total: total.max(0) as u64, total_exact: true, unindexed: 0 })
+    }
+}
+
 impl Store for Db {
     fn task(&self, id: &str) -> Result<Option<TaskRow>> {
         self.task_row(id)
@@ -416,7 +483,7 @@ impl Store for Db {
         if self.is_pg() {
             // The next copy of this handoff is claimed afresh, not filed as a copy brought back
             // (claims are rows only on PostgreSQL).
-            crate::postgres::forget_filed(self, id)?;
+            self.forget_filed(id)?;
         }
         Ok(())
     }
@@ -589,6 +656,6 @@ impl Writes for Db {
     }
 
     fn record_stats(&self, batch: &crate::stats::StatsBatch) -> Result<()> {
-        batch.write(self)
+        stats::record(self, batch)
     }
 }
