@@ -145,7 +145,7 @@ impl PgLedger {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let col = |f: fn(&ClaimRequest) -> &str| wanted.iter().map(f).collect::<Vec<&str>>();
+        let col = |f: fn(&ClaimRequest) -> &str| wanted.iter().map(|w| f(w).to_string()).collect::<Vec<String>>();
         let (ids, hashes) = (col(|w| &w.handoff_id), col(|w| &w.content_hash));
         let rows = self.db.query(
             "INSERT INTO claims(handoff_id, content_hash, claim_id, file_name, owner, state)
@@ -156,7 +156,7 @@ impl PgLedger {
                 OR NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = claims.owner
                                AND h.heartbeat_at > now() - make_interval(secs => ?6))
              RETURNING handoff_id, content_hash, claim_id, state, (xmax = 0) AS inserted",
-            vals![ids.clone(), hashes.clone(), col(|w| &w.claim_id), col(|w| &w.file_name), host, lease_secs],
+            vals![&ids[..], &hashes[..], col(|w| &w.claim_id), col(|w| &w.file_name), host, lease_secs],
         )?;
         let mut got: HashMap<(String, String), ClaimOutcome> = HashMap::with_capacity(rows.len());
         for mut r in rows {
@@ -176,7 +176,7 @@ impl PgLedger {
                 "SELECT c.handoff_id, c.content_hash, c.owner, {FILED_SECS} FROM claims c
                  JOIN UNNEST(?1::text[], ?2::text[]) AS w(handoff_id, content_hash) USING (handoff_id, content_hash)"
             );
-            let rows = self.db.query(&sql, vals![ids, hashes])?;
+            let rows = self.db.query(&sql, vals![&ids[..], &hashes[..]])?;
             owners = rows
                 .into_iter()
                 .map(|mut r| ((r.take_text(0), r.take_text(1)), (r.take_text(2), r.opt_int(3))))
@@ -204,8 +204,8 @@ impl PgLedger {
         if keys.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-        let hashes: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let hashes: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
         self.db.execute(
             "UPDATE claims SET state = 'filed', filed_at = now()
              FROM UNNEST(?1::text[], ?2::text[]) AS w(handoff_id, content_hash)
@@ -251,11 +251,10 @@ impl PgLedger {
         if files.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<&str> = files.iter().map(String::as_str).collect();
         let sql = format!(
             "SELECT file_name, owner, {FILED_SECS} FROM claims WHERE file_name = ANY(?1::text[]) ORDER BY file_name"
         );
-        let rows = self.db.query(&sql, vals![names])?;
+        let rows = self.db.query(&sql, vals![files])?;
         Ok(rows
             .into_iter()
             .map(|mut r| FileClaim { file_name: r.take_text(0), owner: r.take_text(1), filed_secs: secs(r.opt_int(2)) })
@@ -408,10 +407,10 @@ fn searched(db: &Db, f: &TaskFilter<'_>, q: &Query, probe: &Probe, offset: i64, 
     let [state, plugin, code, agent] = [f.state, f.plugin, f.error_code, f.agent];
     if let Probe::Found(ids) = probe {
         let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let ids = &ids[..];
         let total = if filtered {
             let sql = format!("SELECT COUNT(*) FROM tasks WHERE {filters} AND id = ANY(?5::text[])");
-            count(db, &sql, vals![state, plugin, code, agent, ids.clone()])?
+            count(db, &sql, vals![state, plugin, code, agent, ids])?
         } else {
             found
         };

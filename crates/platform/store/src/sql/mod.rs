@@ -60,7 +60,7 @@ pub enum Val<'a> {
     /// A list of texts, for statements that take many keys in one parameter: PostgreSQL's
     /// `text[]` (`= ANY(?1)`, `UNNEST(?1)`); SQLite has no arrays, so there it is bound as a
     /// JSON array (`json_each(?1)`).
-    Texts(Vec<&'a str>),
+    Texts(Cow<'a, [String]>),
 }
 
 impl<'a> From<&'a str> for Val<'a> {
@@ -88,9 +88,14 @@ impl From<Vec<u8>> for Val<'_> {
         Val::Blob(Cow::Owned(b))
     }
 }
-impl<'a> From<Vec<&'a str>> for Val<'a> {
-    fn from(v: Vec<&'a str>) -> Val<'a> {
-        Val::Texts(v)
+impl From<Vec<String>> for Val<'_> {
+    fn from(v: Vec<String>) -> Self {
+        Val::Texts(Cow::Owned(v))
+    }
+}
+impl<'a> From<&'a [String]> for Val<'a> {
+    fn from(v: &'a [String]) -> Val<'a> {
+        Val::Texts(Cow::Borrowed(v))
     }
 }
 impl From<i64> for Val<'_> {
@@ -149,14 +154,13 @@ impl Val<'_> {
             Val::Real(f) => Val::Real(f),
             Val::Text(t) => Val::Text(Cow::Owned(t.into_owned())),
             Val::Blob(b) => Val::Blob(Cow::Owned(b.into_owned())),
-            // Rare and never held for later: a list's texts become one JSON text only here.
-            Val::Texts(v) => Val::Text(Cow::Owned(json_list(&v))),
+            Val::Texts(v) => Val::Texts(Cow::Owned(v.into_owned())),
         }
     }
 }
 
 /// Texts as a JSON array (a [`Val::Texts`] on SQLite).
-fn json_list(v: &[&str]) -> String {
+fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
@@ -310,7 +314,7 @@ impl ToSql for Val<'_> {
             Val::Real(f) => f.to_sql(ty, out),
             Val::Text(s) => s.as_ref().to_sql(ty, out),
             Val::Blob(b) => b.as_ref().to_sql(ty, out),
-            Val::Texts(v) => v.to_sql(ty, out),
+            Val::Texts(v) => v.as_ref().to_sql(ty, out),
         }
     }
 
