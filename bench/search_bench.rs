@@ -297,7 +297,7 @@ fn old_reads_pg(pg: &baton_store::sql::PgSession, q: &str) -> u64 {
     const WHERE: &str = "WHERE ($1::text IS NULL OR state = ANY(string_to_array($1::text, ',')))
         AND ($2::text IS NULL OR id LIKE $2::text ESCAPE '\\' OR title LIKE $2::text ESCAPE '\\'
              OR sender LIKE $2::text ESCAPE '\\' OR reply_to LIKE $2::text ESCAPE '\\')";
-    let like = Val::Text(like(q));
+    let like = Val::from(like(q));
     let count = |state: Val| -> u64 {
         let rows = pg.query(&format!("SELECT COUNT(*) FROM tasks {WHERE}"), &[state, like.clone()]).expect("old count");
         rows.first().map(|r| r.int(0)).unwrap_or(0) as u64

@@ -87,7 +87,7 @@ mod tests {
         let mut l = Ledger::open(&path).unwrap();
         l.checkpoint_in_background();
         let crate::Backend::Sqlite(s) = &l.backend else { unreachable!() };
-        let auto: i64 = s.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
+        let auto: i64 = s.conn().query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
         assert_eq!(auto, 0, "the writer's own checkpoints are off");
         let before = std::fs::metadata(&path).unwrap().len();
         // Far past the 1,000 pages at which the writer would have checkpointed itself.

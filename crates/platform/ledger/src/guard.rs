@@ -83,7 +83,7 @@ pub fn check(home: &Path, location: &Location, new_state: bool) -> Result<Checke
     }
     let ledger = crate::Ledger::open(path)?;
     let crate::Backend::Sqlite(s) = &ledger.backend else { return Ok(Checked::Remote) };
-    let conn = &s.conn;
+    let conn = s.conn();
     conn.execute("CREATE TABLE IF NOT EXISTS state_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)", [])
         .map_err(crate::LedgerError::from)?;
     let current: Option<String> = conn

@@ -1,8 +1,10 @@
 //! baton's state: the ledger. Two backends behind one contract ([`Store`] for reads and single
 //! writes, [`Writes`] for the writes of one pipeline batch): SQLite (the default: one database
-//! in WAL mode on a local disk, never a synced folder, `sqlite.rs`) and PostgreSQL (several
-//! machines sharing one handoffs tree through a sync service, `postgres.rs`). SQL lives only in
-//! those two modules; [`Ledger`] and [`Batch`] pick the backend and nothing else.
+//! in WAL mode on a local disk, never a synced folder) and PostgreSQL (several machines sharing
+//! one handoffs tree through a sync service). Their statements are written once, on
+//! `baton_store::sql` (`db.rs`, with the dashboard's in `read.rs` and the summary tables' in
+//! `stats.rs`); what only one backend has is in `sqlite.rs` (the file, its FTS5 search) and
+//! `postgres.rs` (claims, hosts, its search). [`Ledger`] and [`Batch`] hold no SQL.
 //!
 //! The file system is the truth about where a handoff is; the ledger is the truth about what
 //! happened to it: claims, attempts and their errors, results, what other agents sent each
@@ -11,6 +13,7 @@
 
 pub mod advisory;
 mod checkpoint;
+mod db;
 pub mod guard;
 pub mod postgres;
 pub mod read;
@@ -411,19 +414,28 @@ impl Ledger {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    fn store(&self) -> &dyn Store {
+    /// The database, on either backend.
+    fn db(&self) -> &db::Db {
         match &self.backend {
-            Backend::Sqlite(s) => s,
-            Backend::Postgres(p) => p,
+            Backend::Sqlite(s) => &s.db,
+            Backend::Postgres(p) => &p.db,
         }
+    }
+
+    fn db_mut(&mut self) -> &mut db::Db {
+        match &mut self.backend {
+            Backend::Sqlite(s) => &mut s.db,
+            Backend::Postgres(p) => &mut p.db,
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.db()
     }
 
     /// Runs `f` in one transaction (one fsync or one commit for the whole batch).
     pub fn batch<R>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<R>) -> Result<R> {
-        match &mut self.backend {
-            Backend::Sqlite(s) => s.batch(|w| f(&Batch { w })),
-            Backend::Postgres(p) => p.batch(|w| f(&Batch { w })),
-        }
+        self.db().batch(true, |w| f(&Batch { w }))
     }
 
     /// As [`Ledger::batch`], for rows that only index a durable record kept elsewhere (a
@@ -436,10 +448,7 @@ impl Ledger {
     /// it and never an earlier one. Why: such a batch on a request's path held the write lock
     /// through its sync, and the pipeline's claim of the very TASK it indexes waited behind it.
     pub fn batch_unsynced<R>(&mut self, f: impl FnOnce(&Batch<'_>) -> Result<R>) -> Result<R> {
-        match &mut self.backend {
-            Backend::Sqlite(s) => s.batch_unsynced(|w| f(&Batch { w })),
-            Backend::Postgres(p) => p.batch_unsynced(|w| f(&Batch { w })),
-        }
+        self.db().batch(false, |w| f(&Batch { w }))
     }
 
     pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
@@ -499,10 +508,7 @@ impl Ledger {
 
     /// See [`Store::kv_set_within`].
     pub fn kv_set_within(&mut self, plugin: &str, key: &str, value: &str, limits: KvLimits) -> Result<()> {
-        match &mut self.backend {
-            Backend::Sqlite(s) => s.kv_set_within(plugin, key, value, limits),
-            Backend::Postgres(p) => p.kv_set_within(plugin, key, value, limits),
-        }
+        self.db_mut().kv_set_within(plugin, key, value, limits)
     }
 
     /// A plugin's saved health (JSON), kept apart from every plugin's kv namespace.
@@ -547,18 +553,12 @@ impl Ledger {
 
     /// The dashboard's, `/metrics`' and the alerts' side of the ledger (see [`read`]).
     pub fn stats(&self) -> &dyn read::StatsStore {
-        match &self.backend {
-            Backend::Sqlite(s) => s,
-            Backend::Postgres(p) => p,
-        }
+        self.db()
     }
 
     /// As [`Ledger::stats`], for the alerts' evaluation transaction.
     pub fn stats_mut(&mut self) -> &mut dyn read::StatsStore {
-        match &mut self.backend {
-            Backend::Sqlite(s) => s,
-            Backend::Postgres(p) => p,
-        }
+        self.db_mut()
     }
 
     /// Direct access for crates that keep their own tables in the same SQLite file.
@@ -567,7 +567,7 @@ impl Ledger {
     /// On the PostgreSQL backend, which has no such file (check [`Ledger::is_shared`]).
     pub fn connection(&self) -> &Connection {
         match &self.backend {
-            Backend::Sqlite(s) => &s.conn,
+            Backend::Sqlite(s) => s.conn(),
             Backend::Postgres(_) => panic!("the PostgreSQL ledger has no SQLite connection"),
         }
     }
@@ -733,7 +733,7 @@ mod tests {
         let path = dir.path().join("state/baton.sqlite");
         let mut l = Ledger::open(&path).unwrap();
         let full = |l: &Ledger| match &l.backend {
-            Backend::Sqlite(s) => s.conn.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0)).unwrap(),
+            Backend::Sqlite(s) => s.conn().pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0)).unwrap(),
             Backend::Postgres(_) => unreachable!(),
         };
         assert_eq!(full(&l), 2, "the ledger commits at synchronous = FULL");

@@ -1,9 +1,11 @@
 //! The dashboard's and the alerts' side of the ledger: reads of the summary tables
 //! ([`crate::stats`]), the `alerts` table, and the pages of tasks and handoffs the dashboard
 //! lists. One contract ([`StatsStore`], with [`AlertTx`] for the alerts' evaluation
-//! transaction), implemented by both backends next to their other SQL (`sqlite.rs`,
-//! `postgres.rs`), so `baton-stats` and `baton-dashboard` hold no SQL of their own and work the
-//! same on `--state postgres://…` as on the SQLite file.
+//! transaction), implemented once for both backends on the ledger's database (`db/read.rs`;
+//! the task list's search aside: each backend's index is its own, `sqlite.rs` and
+//! `postgres.rs`), so
+//! `baton-stats` and `baton-dashboard` hold no SQL of their own and work the same on
+//! `--state postgres://…` as on the SQLite file.
 //!
 //! The rules (windows, percentiles, alert identity and firings) stay in `baton-stats`: this
 //! contract only moves rows.

@@ -32,9 +32,7 @@
 //! under 10 µs go to bucket 0 (reported as 5 µs); values over the range to the last bucket.
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
-use crate::{Result, TaskState};
+use crate::TaskState;
 
 /// The smallest value the log buckets tell apart, in milliseconds.
 pub const MIN_MS: f64 = 0.01;
@@ -318,6 +316,11 @@ impl StatsBatch {
         &self.minutes
     }
 
+    /// Run times by Prometheus bucket, and their sum in seconds.
+    pub(crate) fn durations(&self) -> (&BTreeMap<usize, u64>, f64) {
+        (&self.duration, self.run_sum_s)
+    }
+
     /// The minute buckets folded by hour: what `stat_hours` gains.
     pub(crate) fn hours(&self) -> BTreeMap<(i64, String), Bucket> {
         let mut hours: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
@@ -326,86 +329,6 @@ impl StatsBatch {
         }
         hours
     }
-
-    /// Run times by Prometheus bucket, and their sum in seconds.
-    pub(crate) fn durations(&self) -> (&BTreeMap<usize, u64>, f64) {
-        (&self.duration, self.run_sum_s)
-    }
-
-    /// Adds the batch to the summary tables inside `tx`.
-    pub(crate) fn write(&self, tx: &Transaction<'_>) -> Result<()> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        let mut up = tx.prepare_cached(
-            "INSERT INTO stat_counts(status, plugin, n) VALUES (?1, ?2, ?3)
-             ON CONFLICT(status, plugin) DO UPDATE SET n = n + excluded.n",
-        )?;
-        for ((status, plugin), n) in &self.counts {
-            up.execute(params![status, plugin, *n as i64])?;
-        }
-        let mut ev = tx.prepare_cached(
-            "INSERT INTO stat_events(event, plugin, detail, n) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(event, plugin, detail) DO UPDATE SET n = n + excluded.n",
-        )?;
-        for (event, plugin, detail, n) in self.events() {
-            ev.execute(params![event, plugin, detail, n as i64])?;
-        }
-        for ((minute, plugin), b) in &self.minutes {
-            let fresh = add_bucket(tx, "stat_minutes", "minute", *minute, plugin, b)?;
-            if fresh {
-                tx.prepare_cached("DELETE FROM stat_minutes WHERE minute < ?1")?
-                    .execute([minute - MINUTE_RETENTION])?;
-            }
-        }
-        for ((hour, plugin), b) in &self.hours() {
-            add_bucket(tx, "stat_hours", "hour", *hour, plugin, b)?;
-        }
-        let mut dur = tx.prepare_cached(
-            "INSERT INTO stat_duration(bucket, n) VALUES (?1, ?2) ON CONFLICT(bucket) DO UPDATE SET n = n + excluded.n",
-        )?;
-        for (bucket, n) in &self.duration {
-            dur.execute(params![*bucket as i64, *n as i64])?;
-        }
-        if !self.duration.is_empty() {
-            tx.prepare_cached(
-                "INSERT INTO stat_totals(name, value) VALUES ('run_seconds_sum', ?1)
-                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            )?
-            .execute([self.run_sum_s])?;
-        }
-        Ok(())
-    }
-}
-
-/// Adds `b` to the row (`key`, `plugin`) of `table`; true if the row is new.
-fn add_bucket(tx: &Transaction<'_>, table: &str, key_col: &str, key: i64, plugin: &str, b: &Bucket) -> Result<bool> {
-    let old: Option<Bucket> = tx
-        .prepare_cached(&format!(
-            "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM {table}
-             WHERE {key_col} = ?1 AND plugin = ?2"
-        ))?
-        .query_row(params![key, plugin], bucket_from_row)
-        .optional()?;
-    let fresh = old.is_none();
-    let mut merged = old.unwrap_or_default();
-    merged.merge(b);
-    tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table}({key_col}, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?
-    .execute(params![
-        key,
-        plugin,
-        merged.completed as i64,
-        merged.failed as i64,
-        merged.rejected as i64,
-        merged.drop.encode(),
-        merged.drop.sum,
-        merged.run.encode(),
-        merged.run.sum
-    ])?;
-    Ok(fresh)
 }
 
 /// Reads a `stat_minutes`/`stat_hours` row from its columns `completed, failed, rejected,

@@ -12,6 +12,8 @@
 //!
 //! Errors are [`SqlError`]: the backend's own, or a failed call to the server
 //! ([`crate::link::CallError`]); each domain puts its database's name in front.
+use std::borrow::Cow;
+
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -43,55 +45,123 @@ impl From<tokio_postgres::Error> for SqlError {
 }
 
 /// One value as it crosses into or out of either database.
+///
+/// A parameter borrows what it is given (`&str`, `&[u8]`): the ledger's pipeline binds several
+/// statements of a dozen texts per handoff, and a copy of each text per statement was most of
+/// what binding cost. A value read back from a row owns its text (`Val<'static>`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val {
+pub enum Val<'a> {
     Null,
     Int(i64),
     Real(f64),
-    Text(String),
+    Text(Cow<'a, str>),
+    /// Bytes: SQLite's `BLOB`, PostgreSQL's `bytea` (the ledger's histograms).
+    Blob(Cow<'a, [u8]>),
+    /// A list of texts, for statements that take many keys in one parameter: PostgreSQL's
+    /// `text[]` (`= ANY(?1)`, `UNNEST(?1)`); SQLite has no arrays, so there it is bound as a
+    /// JSON array (`json_each(?1)`).
+    Texts(Cow<'a, [String]>),
 }
 
-impl From<&str> for Val {
-    fn from(s: &str) -> Val {
-        Val::Text(s.to_string())
+impl<'a> From<&'a str> for Val<'a> {
+    fn from(s: &'a str) -> Val<'a> {
+        Val::Text(Cow::Borrowed(s))
     }
 }
-impl From<&String> for Val {
-    fn from(s: &String) -> Val {
-        Val::Text(s.clone())
+impl<'a> From<&'a String> for Val<'a> {
+    fn from(s: &'a String) -> Val<'a> {
+        Val::Text(Cow::Borrowed(s))
     }
 }
-impl From<String> for Val {
-    fn from(s: String) -> Val {
-        Val::Text(s)
+impl From<String> for Val<'_> {
+    fn from(s: String) -> Self {
+        Val::Text(Cow::Owned(s))
     }
 }
-impl From<i64> for Val {
-    fn from(i: i64) -> Val {
+impl<'a> From<&'a [u8]> for Val<'a> {
+    fn from(b: &'a [u8]) -> Val<'a> {
+        Val::Blob(Cow::Borrowed(b))
+    }
+}
+impl From<Vec<u8>> for Val<'_> {
+    fn from(b: Vec<u8>) -> Self {
+        Val::Blob(Cow::Owned(b))
+    }
+}
+impl From<Vec<String>> for Val<'_> {
+    fn from(v: Vec<String>) -> Self {
+        Val::Texts(Cow::Owned(v))
+    }
+}
+impl<'a> From<&'a [String]> for Val<'a> {
+    fn from(v: &'a [String]) -> Val<'a> {
+        Val::Texts(Cow::Borrowed(v))
+    }
+}
+impl From<i64> for Val<'_> {
+    fn from(i: i64) -> Self {
         Val::Int(i)
     }
 }
-impl From<bool> for Val {
-    fn from(b: bool) -> Val {
+impl From<i32> for Val<'_> {
+    fn from(i: i32) -> Self {
+        Val::Int(i.into())
+    }
+}
+impl From<u32> for Val<'_> {
+    fn from(i: u32) -> Self {
+        Val::Int(i.into())
+    }
+}
+impl From<f64> for Val<'_> {
+    fn from(f: f64) -> Self {
+        Val::Real(f)
+    }
+}
+impl From<bool> for Val<'_> {
+    fn from(b: bool) -> Self {
         Val::Int(b as i64)
     }
 }
-impl<T: Into<Val>> From<Option<T>> for Val {
-    fn from(o: Option<T>) -> Val {
+impl<'a, T: Into<Val<'a>>> From<Option<T>> for Val<'a> {
+    fn from(o: Option<T>) -> Val<'a> {
         o.map_or(Val::Null, Into::into)
     }
 }
-impl From<&Option<String>> for Val {
-    fn from(o: &Option<String>) -> Val {
+impl<'a> From<&'a Option<String>> for Val<'a> {
+    fn from(o: &'a Option<String>) -> Val<'a> {
         o.as_deref().into()
     }
 }
 
-impl Val {
+impl Val<'_> {
     /// What the value costs to hold, for callers that cap how much a call may read.
     fn size(&self) -> usize {
-        24 + if let Val::Text(t) = self { t.len() } else { 0 }
+        24 + match self {
+            Val::Text(t) => t.len(),
+            Val::Blob(b) => b.len(),
+            Val::Texts(v) => v.iter().map(|t| t.len() + 16).sum(),
+            Val::Null | Val::Int(_) | Val::Real(_) => 0,
+        }
     }
+
+    /// The value owning what it borrowed: a write held for later ([`Db::execute_later`])
+    /// outlives its caller's values.
+    pub fn into_owned(self) -> Val<'static> {
+        match self {
+            Val::Null => Val::Null,
+            Val::Int(i) => Val::Int(i),
+            Val::Real(f) => Val::Real(f),
+            Val::Text(t) => Val::Text(Cow::Owned(t.into_owned())),
+            Val::Blob(b) => Val::Blob(Cow::Owned(b.into_owned())),
+            Val::Texts(v) => Val::Texts(Cow::Owned(v.into_owned())),
+        }
+    }
+}
+
+/// Texts as a JSON array (a [`Val::Texts`] on SQLite).
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 /// `vals![a, b, c]`: the parameters of one statement.
@@ -102,7 +172,7 @@ macro_rules! vals {
 
 /// One result row.
 #[derive(Debug)]
-pub struct Row(Vec<Val>);
+pub struct Row(Vec<Val<'static>>);
 
 impl Row {
     /// Column `i` as an integer: a real is truncated, a text parsed, anything else 0.
@@ -115,13 +185,63 @@ impl Row {
         }
     }
 
+    /// Column `i` as an integer, `None` when it is NULL.
+    pub fn opt_int(&self, i: usize) -> Option<i64> {
+        match self.0.get(i) {
+            None | Some(Val::Null) => None,
+            _ => Some(self.int(i)),
+        }
+    }
+
     pub fn bool(&self, i: usize) -> bool {
         self.int(i) != 0
     }
 
+    /// Column `i` as a real: an integer widened, a text parsed, anything else 0.
+    pub fn real(&self, i: usize) -> f64 {
+        self.opt_real(i).unwrap_or(0.0)
+    }
+
+    /// Column `i` as a real, `None` when it is NULL.
+    pub fn opt_real(&self, i: usize) -> Option<f64> {
+        match self.0.get(i) {
+            Some(Val::Real(f)) => Some(*f),
+            Some(Val::Int(n)) => Some(*n as f64),
+            Some(Val::Text(s)) => Some(s.parse().unwrap_or(0.0)),
+            _ => None,
+        }
+    }
+
+    /// The bytes of column `i` without copying them (a text's bytes too: SQLite stores an empty
+    /// `''` in a BLOB column as a text).
+    pub fn blob(&self, i: usize) -> &[u8] {
+        match self.0.get(i) {
+            Some(Val::Blob(b)) => b,
+            Some(Val::Text(s)) => s.as_bytes(),
+            _ => &[],
+        }
+    }
+
+    /// Column `i`'s text moved out of the row (the row keeps NULL there): a row read into a
+    /// struct of strings costs no second copy of each.
+    pub fn take_opt_text(&mut self, i: usize) -> Option<String> {
+        match self.0.get_mut(i) {
+            Some(v @ Val::Text(_)) => match std::mem::replace(v, Val::Null) {
+                Val::Text(s) => Some(s.into_owned()),
+                _ => None,
+            },
+            _ => self.opt_text(i),
+        }
+    }
+
+    /// [`Row::take_opt_text`], NULL read as an empty text.
+    pub fn take_text(&mut self, i: usize) -> String {
+        self.take_opt_text(i).unwrap_or_default()
+    }
+
     pub fn opt_text(&self, i: usize) -> Option<String> {
         match self.0.get(i) {
-            Some(Val::Text(s)) => Some(s.clone()),
+            Some(Val::Text(s)) => Some(s.to_string()),
             Some(Val::Int(n)) => Some(n.to_string()),
             Some(Val::Real(f)) => Some(f.to_string()),
             _ => None,
@@ -151,7 +271,10 @@ impl Row {
                 Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|b| Val::Int(b.into())),
                 Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Val::Real),
                 Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|f| Val::Real(f.into())),
-                _ => r.try_get::<_, Option<String>>(i)?.map(Val::Text),
+                Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i)?.map(Val::from),
+                // A function that returns nothing (`pg_advisory_xact_lock`).
+                Type::VOID => None,
+                _ => r.try_get::<_, Option<String>>(i)?.map(Val::from),
             };
             out.push(v.unwrap_or(Val::Null));
         }
@@ -159,13 +282,15 @@ impl Row {
     }
 }
 
-impl rusqlite::ToSql for Val {
+impl rusqlite::ToSql for Val<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {
             Val::Null => ValueRef::Null,
             Val::Int(i) => ValueRef::Integer(*i),
             Val::Real(f) => ValueRef::Real(*f),
             Val::Text(s) => ValueRef::Text(s.as_bytes()),
+            Val::Blob(b) => ValueRef::Blob(b),
+            Val::Texts(v) => return Ok(ToSqlOutput::from(json_list(v))),
         }))
     }
 }
@@ -174,7 +299,7 @@ type BoxErr = Box<dyn std::error::Error + Sync + Send>;
 
 /// A value as the server's column wants it: SQLite's columns are loosely typed, so an integer
 /// may go to a `smallint`, a `boolean`, a `double precision` or a `text` column.
-impl ToSql for Val {
+impl ToSql for Val<'_> {
     fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxErr> {
         match self {
             Val::Null => Ok(IsNull::Yes),
@@ -187,7 +312,9 @@ impl ToSql for Val {
                 _ => i.to_sql(ty, out),
             },
             Val::Real(f) => f.to_sql(ty, out),
-            Val::Text(s) => s.as_str().to_sql(ty, out),
+            Val::Text(s) => s.as_ref().to_sql(ty, out),
+            Val::Blob(b) => b.as_ref().to_sql(ty, out),
+            Val::Texts(v) => v.as_ref().to_sql(ty, out),
         }
     }
 
@@ -261,7 +388,7 @@ impl Db {
         }
     }
 
-    pub fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>, SqlError> {
+    pub fn query(&self, sql: &str, params: &[Val<'_>]) -> Result<Vec<Row>, SqlError> {
         match self {
             Db::Sqlite(_) => Ok(self.query_sized(sql, params, |_| Ok::<_, SqlError>(Admit::Take))??.0),
             Db::Pg(p) => p.query(sql, params),
@@ -275,7 +402,7 @@ impl Db {
     pub fn query_sized<E>(
         &self,
         sql: &str,
-        params: &[Val],
+        params: &[Val<'_>],
         mut admit: impl FnMut(usize) -> Result<Admit, E>,
     ) -> Result<Result<(Vec<Row>, bool), E>, SqlError> {
         let mut out = Vec::new();
@@ -302,7 +429,8 @@ impl Db {
                             ValueRef::Null => Val::Null,
                             ValueRef::Integer(i) => Val::Int(i),
                             ValueRef::Real(f) => Val::Real(f),
-                            ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                            ValueRef::Text(t) => Val::from(String::from_utf8_lossy(t).into_owned()),
+                            ValueRef::Blob(b) => Val::from(b.to_vec()),
                         });
                     }
                     out.push(Row(row));
@@ -322,7 +450,7 @@ impl Db {
     }
 
     /// Whether `sql` returns a row.
-    pub fn exists(&self, sql: &str, params: &[Val]) -> Result<bool, SqlError> {
+    pub fn exists(&self, sql: &str, params: &[Val<'_>]) -> Result<bool, SqlError> {
         match self {
             Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.exists(rusqlite::params_from_iter(params))?),
             Db::Pg(p) => Ok(!p.query(sql, params)?.is_empty()),
@@ -330,7 +458,7 @@ impl Db {
     }
 
     /// Runs one statement; how many rows it changed.
-    pub fn execute(&self, sql: &str, params: &[Val]) -> Result<u64, SqlError> {
+    pub fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, SqlError> {
         match self {
             Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))? as u64),
             Db::Pg(p) => p.execute(sql, params),
@@ -345,6 +473,21 @@ impl Db {
         }
     }
 
+    /// Runs one statement whose answer nobody reads. On PostgreSQL inside a transaction it is
+    /// held and sent with the next statement that reads or the commit, pipelined with the
+    /// others held (one round trip for a batch's writes, not one each; see
+    /// [`PgSession::execute_later`]); its error then fails that statement or the commit. On
+    /// SQLite, and outside a transaction, it runs now.
+    pub fn execute_later(&self, sql: &str, params: &[Val<'_>]) -> Result<(), SqlError> {
+        match self {
+            Db::Sqlite(c) => {
+                c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?;
+                Ok(())
+            }
+            Db::Pg(p) => p.execute_later(sql, params),
+        }
+    }
+
     /// Starts a write transaction that excludes every other writer of the domain until it
     /// ends: `BEGIN IMMEDIATE` on SQLite (one writer per file); on PostgreSQL, `BEGIN` and then
     /// `pg_lock`, a statement that locks what the domain's writers all lock (a counter row), so
@@ -352,17 +495,62 @@ impl Db {
     pub fn begin_write(&self, pg_lock: &str) -> Result<(), SqlError> {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
-            Db::Pg(p) => p.begin(pg_lock),
+            Db::Pg(p) => p.begin(Some(pg_lock)),
         }
     }
 
-    /// Ends the transaction [`Db::begin_write`] started: committed, or rolled back.
-    pub fn end(&self, commit: bool) -> Result<(), SqlError> {
-        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+    /// Starts a write transaction without a lock of the domain's on PostgreSQL (whose rows lock
+    /// themselves as they are written; a caller that needs more takes it as its first
+    /// statement): `BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL. Ended by [`Db::end`].
+    pub fn begin(&self) -> Result<(), SqlError> {
         match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Pg(p) => p.end(sql),
+            Db::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
+            Db::Pg(p) => p.begin(None),
         }
+    }
+
+    /// Ends the transaction [`Db::begin_write`] or [`Db::begin`] started: committed, or rolled
+    /// back. A commit that fails is rolled back.
+    pub fn end(&self, commit: bool) -> Result<(), SqlError> {
+        match self {
+            Db::Sqlite(c) => {
+                let done = c.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
+                if done.is_err() && !c.is_autocommit() {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+                Ok(done?)
+            }
+            Db::Pg(p) => p.end(commit),
+        }
+    }
+
+    /// `f` in one write transaction ([`Db::begin`]): committed if it returns `Ok`, else rolled
+    /// back with its error returned. Rolled back too when `f` panics, so a connection shared
+    /// through a mutex is never left inside a transaction.
+    pub fn transaction<R, E: From<SqlError>>(&self, f: impl FnOnce(&Db) -> Result<R, E>) -> Result<R, E> {
+        self.begin()?;
+        let open = Open(self);
+        let out = f(self);
+        std::mem::forget(open);
+        match out {
+            Ok(r) => {
+                self.end(true)?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.end(false);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A transaction of [`Db::transaction`] while its closure runs: rolled back if it unwinds.
+struct Open<'a>(&'a Db);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.end(false);
     }
 }
 

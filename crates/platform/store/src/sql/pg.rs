@@ -2,8 +2,9 @@
 //! [`Link`] (which connects, reconnects and bounds every wait as the store's policy says), the
 //! statements prepared on it, and the one way a write transaction begins and ends on it.
 //!
-//! The ledger's pipelined transactions take the same session's statement cache
-//! ([`PgSession::prepare`]) and connection ([`PgSession::connected`]).
+//! Inside a transaction, writes whose answer nobody reads may be held and sent together,
+//! pipelined ([`PgSession::execute_later`]): the ledger's pipeline batches cost one round trip
+//! for their writes, not one per statement.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,8 +46,13 @@ pub struct PgSession {
     /// Inside a transaction begun by [`PgSession::begin`]: a lost connection is then an error,
     /// never a silent reconnect.
     in_tx: Cell<bool>,
+    /// The writes held by [`PgSession::execute_later`], in the order they were made.
+    later: RefCell<Vec<(Statement, Vec<Val<'static>>)>>,
     watch: Option<Watch>,
 }
+
+/// Held writes are sent at most this many at a time (bounds the memory a huge batch holds).
+const LATER_MAX: usize = 1024;
 
 impl Drop for PgSession {
     fn drop(&mut self) {
@@ -61,7 +67,13 @@ impl Drop for PgSession {
 impl PgSession {
     /// A connected session with `url`; `what` names it in log lines ("catalog database").
     pub fn open(url: &PgUrl, what: &'static str, watch: Option<Watch>) -> Result<PgSession, CallError> {
-        let pg = PgSession { link: Link::new(url, what)?, stmts: RefCell::default(), in_tx: Cell::new(false), watch };
+        let pg = PgSession {
+            link: Link::new(url, what)?,
+            stmts: RefCell::default(),
+            in_tx: Cell::new(false),
+            later: RefCell::default(),
+            watch,
+        };
         pg.connected()?;
         Ok(pg)
     }
@@ -105,7 +117,8 @@ impl PgSession {
         f(client)
     }
 
-    pub fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>, SqlError> {
+    pub fn query(&self, sql: &str, params: &[Val<'_>]) -> Result<Vec<Row>, SqlError> {
+        self.flush()?;
         let rows = self.with(|c| {
             let st = self.prepare(c, sql)?;
             let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -114,7 +127,8 @@ impl PgSession {
         Ok(rows.iter().map(Row::from_pg).collect::<Result<_, _>>()?)
     }
 
-    pub fn execute(&self, sql: &str, params: &[Val]) -> Result<u64, SqlError> {
+    pub fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, SqlError> {
+        self.flush()?;
         Ok(self.with(|c| {
             let st = self.prepare(c, sql)?;
             let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -122,28 +136,76 @@ impl PgSession {
         })?)
     }
 
+    /// A write whose answer nobody reads: inside a transaction, held (its values copied) and
+    /// sent with the others at the next statement or the commit, pipelined ([`Self::flush`]);
+    /// outside one, run now. Each round trip waits for the server, and a pipeline batch's
+    /// writes are most of a handoff's cost there.
+    pub fn execute_later(&self, sql: &str, params: &[Val<'_>]) -> Result<(), SqlError> {
+        if !self.in_tx.get() {
+            return self.execute(sql, params).map(|_| ());
+        }
+        let st = self.with(|c| self.prepare(c, sql))?;
+        let owned = params.iter().map(|v| v.clone().into_owned()).collect();
+        let full = {
+            let mut later = self.later.borrow_mut();
+            later.push((st, owned));
+            later.len() >= LATER_MAX
+        };
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Sends the held writes, all at once (pipelined), and waits for their answers, in the
+    /// order they were made; the first error is the answer.
+    fn flush(&self) -> Result<(), SqlError> {
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if later.is_empty() {
+            return Ok(());
+        }
+        Ok(self.with(|c| {
+            let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+                later.iter().map(|(_, p)| p.iter().map(|v| v as &(dyn ToSql + Sync)).collect()).collect();
+            let sent = later.iter().zip(&params).map(|((st, _), p)| c.execute(st, p));
+            self.bounded(c, futures_util::future::try_join_all(sent)).map(|_| ())
+        })?)
+    }
+
     /// Runs statements without parameters.
     pub fn batch(&self, sql: &str) -> Result<(), SqlError> {
+        self.flush()?;
         Ok(self.with(|c| self.bounded(c, c.batch_execute(sql)))?)
     }
 
-    /// `BEGIN`, then `lock` (a statement that takes what the domain's writers all take); a
-    /// failed lock rolls back.
-    pub fn begin(&self, lock: &str) -> Result<(), SqlError> {
+    /// `BEGIN`, then `lock` if any (a statement that takes what the domain's writers all
+    /// take); a failed lock rolls back.
+    pub fn begin(&self, lock: Option<&str>) -> Result<(), SqlError> {
         self.batch("BEGIN")?;
         self.in_tx.set(true);
-        if let Err(e) = self.query(lock, &[]) {
-            self.in_tx.set(false);
-            let _ = self.batch("ROLLBACK");
+        if let Some(lock) = lock
+            && let Err(e) = self.query(lock, &[])
+        {
+            let _ = self.end(false);
             return Err(e);
         }
         Ok(())
     }
 
-    /// Ends the transaction [`PgSession::begin`] started with `sql` (`COMMIT` or `ROLLBACK`).
-    pub fn end(&self, sql: &str) -> Result<(), SqlError> {
+    /// Ends the transaction [`PgSession::begin`] started: the held writes sent and `COMMIT`,
+    /// or them dropped and `ROLLBACK`. Both are sent on the transaction's own connection (one
+    /// lost meanwhile is an error, never a fresh connection that would take a `COMMIT` for
+    /// nothing); a commit that fails is rolled back.
+    pub fn end(&self, commit: bool) -> Result<(), SqlError> {
+        let done = if commit {
+            self.batch("COMMIT")
+        } else {
+            self.later.borrow_mut().clear();
+            self.batch("ROLLBACK")
+        };
+        if commit && done.is_err() {
+            self.later.borrow_mut().clear();
+            let _ = self.batch("ROLLBACK");
+        }
         self.in_tx.set(false);
-        self.batch(sql)
+        done
     }
 
     /// Brings `domain`'s tables up to date (under the one migration lock), in one transaction.
