@@ -212,7 +212,7 @@ fn raw(
 }
 
 /// The calls into one version's exports: instantiate, call, and meet the newest types (older
-/// versions through [`Conv`], the newest as it is).
+/// versions through [`crate::adapt::Conv`], the newest as it is).
 macro_rules! glue {
     ($v:ident, $adapt:path) => {
         pub mod $v {
