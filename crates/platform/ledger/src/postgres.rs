@@ -344,7 +344,7 @@ impl Search for PgSearch {
 /// (key lookups), instead of the search being run again inside each statement (EXPLAIN
 /// ANALYZE: ~180 ms a statement for a word in 5,000 tasks, three statements a request).
 /// Read once a request: the dashboard's page and its retryable count share it
-/// ([`StatsStore::task_list_and_count`]).
+/// ([`crate::read::StatsStore::task_list_and_count`]).
 fn probe(db: &Db, q: &Query) -> Result<Probe> {
     let words = match &q.pg_words {
         Some(w) => db.query(
