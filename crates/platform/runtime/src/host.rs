@@ -189,11 +189,6 @@ impl StoreState {
         crate::fsguard::Guarded::new(fs, fs_guard)
     }
 
-    /// Who and what the task is.
-    pub fn task(&self) -> &TaskContext {
-        &self.task
-    }
-
     /// The store's parts, for a host interface's view (see [`Parts`]).
     pub fn parts(&mut self) -> Parts<'_> {
         Parts {
@@ -218,11 +213,6 @@ impl StoreState {
     pub(crate) fn release_locks(&self) {
         let locks = &self.calls.locks;
         locks.named.release_all(&self.task.plugin, &self.task.task_id, &locks.held);
-    }
-
-    /// The host interface of type `T` added to the runtime, if any.
-    pub fn extension<T: Any + Send + Sync>(&self) -> Option<&T> {
-        Extensions(&self.extensions).get()
     }
 }
 

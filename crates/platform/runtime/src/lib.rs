@@ -450,7 +450,7 @@ pub struct RuntimeConfig {
 /// never links a decoder or the library database, nor binds the music WIT.
 /// [`Runtime::add_host_interface`] lets it add its functions to the linker (for the frozen
 /// 0.3.0 and 0.4.0 worlds, replacing the runtime's default, which refuses every call), and its
-/// functions find it again in each task's store with [`StoreState::extension`].
+/// functions find it again in each task's store through [`StoreState::parts`] ([`Extensions::get`]).
 ///
 /// Like `WasiView`, an interface owns its part of the configuration: the keys of a plugin's
 /// `[plugins.NAME]` table it reads ([`PluginSettings::sections`]) are parsed by it, at load,
