@@ -55,35 +55,53 @@ pub(super) fn record(db: &Db, batch: &StatsBatch) -> Result<()> {
     Ok(())
 }
 
+/// A summary table's three statements (make the row, read it locked, write it back), the same
+/// for each table but its name and key column; `&'static str`s, so each is prepared once.
+macro_rules! bucket_statements {
+    ($db:expr, $table:literal, $key:literal) => {
+        (
+            concat!(
+                "INSERT INTO ",
+                $table,
+                "(",
+                $key,
+                ", plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
+             VALUES (?1, ?2, 0, 0, 0, '', 0, '', 0) ON CONFLICT DO NOTHING"
+            ),
+            $db.pick(
+                concat!(
+                    "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM ",
+                    $table,
+                    " WHERE ",
+                    $key,
+                    " = ?1 AND plugin = ?2"
+                ),
+                concat!(
+                    "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM ",
+                    $table,
+                    " WHERE ",
+                    $key,
+                    " = ?1 AND plugin = ?2 FOR UPDATE"
+                ),
+            ),
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET completed = ?3, failed = ?4, rejected = ?5, drop_hist = ?6, drop_sum = ?7,
+                    run_hist = ?8, run_sum = ?9
+             WHERE ",
+                $key,
+                " = ?1 AND plugin = ?2"
+            ),
+        )
+    };
+}
+
 /// Adds `b` to the row (`key`, `plugin`) of `table`; true if the row is new.
 fn add_bucket(db: &Db, table: StatTable, key: i64, plugin: &str, b: &Bucket) -> Result<bool> {
     let (create, read, write) = match table {
-        StatTable::Minutes => (
-            "INSERT INTO stat_minutes(minute, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
-             VALUES (?1, ?2, 0, 0, 0, '', 0, '', 0) ON CONFLICT DO NOTHING",
-            db.pick(
-                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_minutes
-                 WHERE minute = ?1 AND plugin = ?2",
-                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_minutes
-                 WHERE minute = ?1 AND plugin = ?2 FOR UPDATE",
-            ),
-            "UPDATE stat_minutes SET completed = ?3, failed = ?4, rejected = ?5, drop_hist = ?6, drop_sum = ?7,
-                    run_hist = ?8, run_sum = ?9
-             WHERE minute = ?1 AND plugin = ?2",
-        ),
-        StatTable::Hours => (
-            "INSERT INTO stat_hours(hour, plugin, completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum)
-             VALUES (?1, ?2, 0, 0, 0, '', 0, '', 0) ON CONFLICT DO NOTHING",
-            db.pick(
-                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_hours
-                 WHERE hour = ?1 AND plugin = ?2",
-                "SELECT completed, failed, rejected, drop_hist, drop_sum, run_hist, run_sum FROM stat_hours
-                 WHERE hour = ?1 AND plugin = ?2 FOR UPDATE",
-            ),
-            "UPDATE stat_hours SET completed = ?3, failed = ?4, rejected = ?5, drop_hist = ?6, drop_sum = ?7,
-                    run_hist = ?8, run_sum = ?9
-             WHERE hour = ?1 AND plugin = ?2",
-        ),
+        StatTable::Minutes => bucket_statements!(db, "stat_minutes", "minute"),
+        StatTable::Hours => bucket_statements!(db, "stat_hours", "hour"),
     };
     let fresh = db.execute(create, vals![key, plugin])? == 1;
     let mut merged = match db.query_opt(read, vals![key, plugin])? {
